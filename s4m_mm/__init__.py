@@ -1,0 +1,13 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""S4M for MMDetection 3.x.
+
+Importing this package registers its modules into mmdet's registries, so that a
+config with ``custom_imports = dict(imports=['s4m_mm'])`` and
+``default_scope = 'mmdet'`` runs with this repository's tools and with mmdet's
+own ``tools/train.py`` alike.
+"""
+from .version import __version__
+from .utils import checkpoint_compat  # noqa: F401  (mmengine + torch>=2.6)
+from . import datasets, engine, models  # noqa: F401,E402  (registration)
+
+__all__ = ['__version__']

@@ -1,0 +1,1 @@
+# Copyright (c) s4m-mm authors. All rights reserved.

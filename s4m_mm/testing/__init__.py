@@ -1,0 +1,4 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+from .synthetic_coco import make_synthetic_coco, write_synthetic_coco
+
+__all__ = ['make_synthetic_coco', 'write_synthetic_coco']

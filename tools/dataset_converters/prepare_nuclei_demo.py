@@ -1,0 +1,59 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""Build the embedded nuclei demo dataset from the stardist==0.9.2 wheel.
+
+    python tools/dataset_converters/prepare_nuclei_demo.py --out-dir data/nuclei
+
+The wheel is downloaded once with ``pip download --no-deps`` into
+``data/cache/stardist`` of this repository (``tools/setup_env.sh`` does it
+with ``--fetch-only``); stardist itself is not installed.
+"""
+import argparse
+import json
+import os.path as osp
+
+from s4m_mm.datasets.nuclei_demo import (DEFAULT_CACHE, build_nuclei_dataset,
+                                         fetch_stardist_wheel,
+                                         read_stardist_arrays)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser.add_argument('--out-dir', default='data/nuclei')
+    parser.add_argument(
+        '--cache-dir',
+        default=DEFAULT_CACHE,
+        help='where the stardist wheel is downloaded once')
+    parser.add_argument('--wheel', help='use this stardist wheel file')
+    parser.add_argument(
+        '--fetch-only',
+        action='store_true',
+        help='only download the wheel into --cache-dir')
+    parser.add_argument('--tile-size', type=int, default=128)
+    parser.add_argument('--num-labeled', type=int, default=3)
+    parser.add_argument('--num-val', type=int, default=4)
+    parser.add_argument('--min-area', type=int, default=8)
+    parser.add_argument('--seed', type=int, default=0)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    wheel = args.wheel or fetch_stardist_wheel(args.cache_dir)
+    if args.fetch_only:
+        print(f'stardist wheel: {wheel}')
+        return
+    image, labels = read_stardist_arrays(wheel)
+    summary = build_nuclei_dataset(
+        image,
+        labels,
+        args.out_dir,
+        tile_size=args.tile_size,
+        num_labeled=args.num_labeled,
+        num_val=args.num_val,
+        min_area=args.min_area,
+        seed=args.seed)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == '__main__':
+    main()
