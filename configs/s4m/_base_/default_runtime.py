@@ -1,0 +1,15 @@
+# Runtime shared by every s4m config: mmdet's runtime, iteration-based, with
+# this package's modules registered into mmdet's registries.
+_base_ = 'mmdet::_base_/default_runtime.py'
+
+custom_imports = dict(imports=['s4m_mm'], allow_failed_imports=False)
+default_scope = 'mmdet'
+
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=5000,
+        max_keep_ckpts=3,
+        save_last=True))
+log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)

@@ -1,0 +1,36 @@
+# Mask2Former's optimisation (AdamW 1e-4, weight decay 0.05, backbone lr x0.1,
+# no decay on queries / level embeddings / norms, grad clip 0.01), by
+# iterations, with lr steps at 90 % and 96.7 % of training as in mmdet.
+max_iters = 90000
+val_interval = 5000
+
+embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(
+        type='AdamW', lr=0.0001, weight_decay=0.05, eps=1e-8,
+        betas=(0.9, 0.999)),
+    paramwise_cfg=dict(
+        custom_keys={
+            'backbone': dict(lr_mult=0.1, decay_mult=1.0),
+            'query_embed': embed_multi,
+            'query_feat': embed_multi,
+            'level_embed': embed_multi,
+        },
+        norm_decay_mult=0.0),
+    clip_grad=dict(max_norm=0.01, norm_type=2))
+
+param_scheduler = dict(
+    type='MultiStepLR',
+    begin=0,
+    end=max_iters,
+    by_epoch=False,
+    milestones=[int(max_iters * 0.889), int(max_iters * 0.963)],
+    gamma=0.1)
+
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+auto_scale_lr = dict(enable=False, base_batch_size=16)

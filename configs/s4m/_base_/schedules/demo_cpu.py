@@ -1,0 +1,16 @@
+# A few hundred iterations: what 2 CPU cores train in minutes.
+_base_ = './adamw_iter.py'
+
+max_iters = 400
+val_interval = 400
+
+optim_wrapper = dict(optimizer=dict(lr=2e-4))
+param_scheduler = dict(
+    type='MultiStepLR',
+    begin=0,
+    end=max_iters,
+    by_epoch=False,
+    milestones=[int(max_iters * 0.8)],
+    gamma=0.1)
+train_cfg = dict(max_iters=max_iters, val_interval=val_interval)
+auto_scale_lr = dict(base_batch_size=2)

@@ -1,0 +1,90 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""Every config under configs/s4m loads, builds its model, and fails clearly
+without its data or weights."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmdet.registry import DATASETS, MODELS
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs/s4m/**/*.py'),
+                         recursive=True) if '/_base_/' not in p)
+
+
+def rel(path):
+    return osp.relpath(path, REPO)
+
+
+def load(path):
+    cfg = Config.fromfile(path)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    return cfg
+
+
+def test_there_are_configs():
+    assert CONFIGS
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=rel)
+def test_config_declares_imports_and_scope(path):
+    cfg = load(path)
+    assert cfg.default_scope == 'mmdet'
+    assert 's4m_mm' in cfg.custom_imports['imports']
+    assert cfg.custom_imports['allow_failed_imports'] is False
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=rel)
+def test_config_builds_its_model(path):
+    cfg = load(path)
+    model = MODELS.build(cfg.model)
+    head = model.panoptic_head
+    assert head.num_classes == len(cfg.model.panoptic_head.loss_cls[
+        'class_weight']) - 1
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params > 1e6
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=rel)
+def test_missing_data_fails_with_the_path_and_a_hint(path, tmp_path):
+    cfg = load(path)
+    ds_cfg = cfg.train_dataloader.dataset.copy()
+    ds_cfg.data_root = str(tmp_path) + '/'
+    with pytest.raises(FileNotFoundError) as e:
+        DATASETS.build(ds_cfg)
+    assert str(tmp_path) in str(e.value)
+    assert 'tools/dataset_converters/' in str(e.value)
+
+
+def test_r50_configs_need_local_imagenet_weights():
+    paths = [p for p in CONFIGS if 'demo' not in p]
+    for path in paths:
+        cfg = load(path)
+        init = cfg.model.backbone.init_cfg
+        assert init.type == 'CheckedPretrained'
+    if paths:
+        cfg = load(paths[0])
+        model = MODELS.build(cfg.model)
+        with pytest.raises(FileNotFoundError, match='resnet50-0676ba61'):
+            model.init_weights()
+
+
+def test_demo_forward_on_cpu():
+    cfg = load(osp.join(REPO,
+                        'configs/s4m/demo/mask2former_effl0_nuclei_sup.py'))
+    cfg.model.backbone.checkpoint = None
+    model = MODELS.build(cfg.model).eval()
+    from mmdet.structures import DetDataSample
+    sample = DetDataSample(metainfo=dict(
+        img_shape=(256, 256), ori_shape=(128, 128), scale_factor=(2., 2.),
+        batch_input_shape=(256, 256), pad_shape=(256, 256)))
+    with torch.no_grad():
+        (res, ) = model.predict(torch.rand(1, 3, 256, 256), [sample])
+    masks = res.pred_instances.masks
+    assert masks.shape[1:] == (128, 128)
+    assert len(res.pred_instances.scores) <= cfg.model.test_cfg.max_per_image
