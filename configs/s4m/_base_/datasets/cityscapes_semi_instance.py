@@ -17,14 +17,15 @@ split_hint = (
     'split_cityscapes_semi.py data/cityscapes/annotations/'
     'instancesonly_filtered_gtFine_train.json`')
 
+# As the paper code's detectron2 pipeline: shorter side drawn from
+# 512..2048 (step 0.1 x 1024), longer side <= 4096, SSD colour jitter, flip,
+# crop 512 x 1024.
 train_pipeline = [
     dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=0.5),
     dict(
-        type='RandomResize',
-        scale=(2048, 1024),
-        ratio_range=(0.5, 2.0),
+        type='RandomChoiceResize',
+        scales=[(4096, int(x * 0.1 * 1024)) for x in range(5, 21)],
         keep_ratio=True),
     dict(
         type='RandomCrop',
@@ -32,6 +33,8 @@ train_pipeline = [
         crop_type='absolute',
         recompute_bbox=True,
         allow_negative_crop=True),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='RandomFlip', prob=0.5),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), by_mask=True),
     dict(type='PackDetInputs')
 ]

@@ -1,0 +1,6 @@
+# S4M stage 1 on Cityscapes 10 %. Paper (SAM 2 Hiera-L): 22.5 mask AP.
+_base_ = './s4m-teacher_r50_2xb2-90k_cityscapes-5pct.py'
+
+train_dataloader = dict(
+    dataset=dict(
+        ann_file='annotations/instancesonly_filtered_gtFine_train.1@10.json'))

@@ -1,0 +1,207 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""Cost of S4M stage 1: a training step of the teacher with and without SAM
+structural distillation, and SAM's share of it. Prints one JSON document.
+
+Synthetic batches (random pixels, three rectangular instances an image) of
+the config's input size go through ``model.train_step`` with the config's
+optimizer. ``--sam-type vit_*`` without ``--sam-checkpoint`` uses random
+weights, which time the same as real ones; the output says
+``"sam_weights": "random"``.
+
+Examples::
+
+    python tools/analysis/benchmark_stage1.py            # demo config, CPU
+    python tools/analysis/benchmark_stage1.py --sam-type vit_b --iters 3
+    python tools/analysis/benchmark_stage1.py \\
+        configs/s4m/coco/s4m-teacher_r50_8xb2-90k_coco-1pct.py \\
+        --device cuda --sam-type vit_h --sam-checkpoint sam_vit_h.pth
+"""
+import argparse
+import copy
+import json
+import platform
+import statistics
+import time
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+from mmdet.registry import MODELS, OPTIM_WRAPPERS
+from mmdet.structures import DetDataSample
+from mmdet.structures.mask import BitmapMasks
+
+DEMO = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Benchmark stage 1')
+    parser.add_argument('config', nargs='?', default=DEMO)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--sam-type',
+        default=None,
+        choices=['lite_medsam', 'vit_b', 'vit_l', 'vit_h'],
+        help='replace the config\'s SAM')
+    parser.add_argument('--sam-checkpoint', default=None)
+    parser.add_argument('--sam-autocast', default=None,
+                        choices=['bfloat16', 'float16'])
+    parser.add_argument('--num-points', type=int, default=None,
+                        help='P per image (default: the config\'s)')
+    parser.add_argument('--batch', type=int, default=2)
+    parser.add_argument('--iters', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=2)
+    return parser.parse_args()
+
+
+def input_size(cfg):
+    for aug in cfg.model.data_preprocessor.get('batch_augments') or []:
+        if aug.type == 'BatchFixedSizePad':
+            return tuple(aug.size)
+    return (512, 512)
+
+
+def synthetic_batch(n, size, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    h, w = size
+    inputs, samples = [], []
+    for _ in range(n):
+        inputs.append(torch.randint(0, 256, (3, h, w), generator=g,
+                                    dtype=torch.uint8))
+        masks = torch.zeros(3, h, w, dtype=torch.uint8)
+        boxes = []
+        for k in range(3):
+            x0 = int(torch.randint(0, w // 2, (1, ), generator=g))
+            y0 = int(torch.randint(0, h // 2, (1, ), generator=g))
+            x1, y1 = x0 + w // 4, y0 + h // 4
+            masks[k, y0:y1, x0:x1] = 1
+            boxes.append([x0, y0, x1, y1])
+        s = DetDataSample(metainfo=dict(
+            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+            scale_factor=(1., 1.)))
+        s.gt_instances = InstanceData(
+            masks=BitmapMasks(masks.numpy(), h, w),
+            labels=torch.zeros(3, dtype=torch.long),
+            bboxes=torch.tensor(boxes, dtype=torch.float32))
+        samples.append(s)
+    return {'inputs': inputs, 'data_samples': samples}
+
+
+def plain_model_cfg(model_cfg):
+    """The same Mask2Former without SD (what the checkpoint loads into)."""
+    cfg = copy.deepcopy(model_cfg)
+    cfg.type = 'Mask2Former'
+    for key in ('sam', 'sd_chunk'):
+        cfg.pop(key, None)
+    cfg.panoptic_head.type = 'Mask2FormerHead'
+    for key in ('num_sd_points', 'sd_fg_ratio', 'loss_sd'):
+        cfg.panoptic_head.pop(key, None)
+    return cfg
+
+
+def sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device, iters, warmup):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def step_time(model_cfg, optim_cfg, data, device, iters, warmup):
+    model = MODELS.build(model_cfg).to(device)
+    model.train()
+    optim_cfg = copy.deepcopy(optim_cfg)
+    optim_cfg.pop('paramwise_cfg', None)
+    if device.type == 'cpu' and optim_cfg.get('type') == 'AmpOptimWrapper':
+        optim_cfg.type = 'OptimWrapper'
+        optim_cfg.pop('loss_scale', None)
+    optimizer = copy.deepcopy(optim_cfg.pop('optimizer'))
+    optimizer['params'] = model.parameters()
+    from mmdet.registry import OPTIMIZERS
+    optim_cfg['optimizer'] = OPTIMIZERS.build(optimizer)
+    wrapper = OPTIM_WRAPPERS.build(optim_cfg)
+    seconds = timed(lambda: model.train_step(data, wrapper), device, iters,
+                    warmup)
+    return model, seconds
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    device = torch.device(args.device)
+    if args.sam_type is not None:
+        random = args.sam_checkpoint is None
+        cfg.model.sam = dict(
+            type='SAMAdapter', sam_type=args.sam_type,
+            checkpoint=args.sam_checkpoint, random_init=random)
+        if not random and args.sam_type == 'lite_medsam':
+            cfg.model.sam.checkpoint = args.sam_checkpoint
+    if args.sam_autocast:
+        cfg.model.sam.autocast_dtype = args.sam_autocast
+    if args.num_points:
+        cfg.model.panoptic_head.num_sd_points = args.num_points
+    if 'backbone' in cfg.model and 'checkpoint' in cfg.model.backbone:
+        cfg.model.backbone.checkpoint = None  # timing only
+    cfg.model.backbone.pop('init_cfg', None)
+    size = input_size(cfg)
+    data = synthetic_batch(args.batch, size)
+
+    plain, t_plain = step_time(plain_model_cfg(cfg.model), cfg.optim_wrapper,
+                               data, device, args.iters, args.warmup)
+    del plain
+    teacher, t_sd = step_time(cfg.model, cfg.optim_wrapper, data, device,
+                              args.iters, args.warmup)
+
+    sam = teacher.sam
+    batch = teacher.data_preprocessor(data, True)
+    rgb = teacher.input_rgb(batch['inputs'])
+    t_encoder = timed(lambda: sam.embed_images(rgb), device, args.iters, 1)
+    embeddings = sam.embed_images(rgb)
+    points = teacher.panoptic_head.sample_sd_points(batch['data_samples'],
+                                                    device)
+    flat = points.reshape(-1, 2)
+    index = torch.arange(args.batch, device=device).repeat_interleave(
+        points.shape[1])
+    t_decoder = timed(
+        lambda: sam.point_features(embeddings, flat, index, size), device,
+        args.iters, 1)
+    t_targets = timed(lambda: teacher.sam_targets(batch['inputs'],
+                                                  batch['data_samples']),
+                      device, args.iters, 1)
+    print(json.dumps({
+        'config': args.config,
+        'device': str(device) if device.type != 'cpu' else
+        f'cpu ({platform.processor() or platform.machine()}, '
+        f'{torch.get_num_threads()} threads)',
+        'torch': torch.__version__,
+        'batch': args.batch,
+        'input_size': list(size),
+        'sam_type': sam.sam_type,
+        'sam_weights': 'random' if sam.checkpoint is None else 'real',
+        'sam_autocast': sam.autocast_dtype,
+        'num_sd_points_per_image': teacher.panoptic_head.num_sd_points,
+        'statistic': f'median seconds of {args.iters} runs',
+        'step_without_sd_s': round(t_plain, 4),
+        'step_with_sd_s': round(t_sd, 4),
+        'sd_overhead_ratio': round(t_sd / t_plain, 3),
+        'sam_targets_s_per_step': round(t_targets, 4),
+        'sam_encoder_s_per_image': round(t_encoder / args.batch, 4),
+        'sam_point_features_s_per_prompt': round(t_decoder / flat.shape[0],
+                                                 5),
+    }, indent=2))
+
+
+if __name__ == '__main__':
+    main()
