@@ -1,11 +1,12 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """Glue shared by ``tools/train.py`` and ``tools/test.py``."""
+import argparse
 import os
 import os.path as osp
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config, DictAction  # noqa: F401 (re-export)
+from mmengine.config import Config, DictAction
 
 
 def init_cpu_process_group(launcher: str) -> bool:
@@ -41,10 +42,46 @@ def cpu_ddp_wrapper_cfg(cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
-def default_work_dir(config_path: str) -> str:
-    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--work-dir``, ``--cfg-options``, ``--launcher`` and
+    ``--local-rank``, as mmdet's tools have them."""
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value (xxx=yyy format)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
-def set_local_rank_env(local_rank: int) -> None:
+def load_config(args: argparse.Namespace) -> Config:
+    """The config of ``args.config`` with ``--cfg-options``, the launcher
+    and the work dir (``--work-dir``, else the config's, else
+    ``./work_dirs/<config name>``) applied."""
     if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(local_rank)
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs',
+        osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """A Runner (or the config's ``runner_type``), after the CPU-only
+    distributed set-up of :func:`init_cpu_process_group`."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if init_cpu_process_group(cfg.launcher):
+        cpu_ddp_wrapper_cfg(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)

@@ -9,7 +9,6 @@ with ``--fetch-only``); stardist itself is not installed.
 """
 import argparse
 import json
-import os.path as osp
 
 from s4m_mm.datasets.nuclei_demo import (DEFAULT_CACHE, build_nuclei_dataset,
                                          fetch_stardist_wheel,
