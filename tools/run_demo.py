@@ -2,10 +2,12 @@
 """The README's main job: the nuclei demo, end to end, on the CPU.
 
 1. builds the demo data from the stardist==0.9.2 wheel (once);
-2. trains the supervised Mask2Former baseline on the labeled tiles with
-   ``tools/train.py`` and evaluates it on the val tiles with
-   ``tools/test.py``;
-3. prints COCO bbox / segm AP and writes them to ``<work-dir>/summary.json``.
+2. trains, on the labeled tiles, the supervised Mask2Former baseline and the
+   S4M stage-1 teacher (the same model plus SAM structural distillation from
+   LiteMedSAM) with ``tools/train.py``;
+3. evaluates both on the val tiles with ``tools/test.py`` and the *baseline*
+   config: the teacher's checkpoint is a plain Mask2Former;
+4. prints COCO bbox / segm AP and writes them to ``<work-dir>/summary.json``.
 
 Every step is the command a user would type; they run as subprocesses so
 that each log is the one the user would see.
@@ -19,8 +21,11 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BASELINE = 'configs/s4m/demo/mask2former_effl0_nuclei_sup.py'
+# stage name -> (training config, evaluation config)
 STAGES = {
-    'supervised': 'configs/s4m/demo/mask2former_effl0_nuclei_sup.py',
+    'supervised': (BASELINE, BASELINE),
+    'sd_teacher': ('configs/s4m/demo/s4m-teacher_effl0_nuclei.py', BASELINE),
 }
 REPORTED = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50')
 
@@ -52,7 +57,8 @@ def prepare_data(data_root):
     ])
 
 
-def train_and_test(name, config, work_dir, data_root, cfg_options):
+def train_and_test(name, config, test_config, work_dir, data_root,
+                   cfg_options):
     stage_dir = osp.join(work_dir, name)
     options = [f"train_dataloader.dataset.data_root={data_root}/",
                f"val_dataloader.dataset.data_root={data_root}/",
@@ -67,13 +73,14 @@ def train_and_test(name, config, work_dir, data_root, cfg_options):
     with open(osp.join(stage_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
     metrics_file = osp.join(stage_dir, 'test_metrics.json')
-    run([sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
-         stage_dir, '--metrics-out', metrics_file, '--cfg-options'] +
-        options)
+    run([sys.executable, 'tools/test.py', test_config, checkpoint,
+         '--work-dir', stage_dir, '--metrics-out', metrics_file,
+         '--cfg-options'] + options)
     with open(metrics_file) as f:
         metrics = json.load(f)
     return {
         'config': config,
+        'test_config': test_config,
         'checkpoint': checkpoint,
         'train_seconds': round(train_s, 1),
         'metrics': {k.split('/')[-1]: v
@@ -98,9 +105,10 @@ def main():
     with open(osp.join(args.data_root, 'summary.json')) as f:
         data_summary = json.load(f)
     results = {}
-    for name, config in STAGES.items():
-        results[name] = train_and_test(name, config, args.work_dir,
-                                       args.data_root, args.cfg_options)
+    for name, (config, test_config) in STAGES.items():
+        results[name] = train_and_test(name, config, test_config,
+                                       args.work_dir, args.data_root,
+                                       args.cfg_options)
     summary = {'data': data_summary, 'stages': results}
     path = osp.join(args.work_dir, 'summary.json')
     with open(path, 'w') as f:

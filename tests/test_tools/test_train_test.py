@@ -4,7 +4,6 @@ evaluation through tools/test.py, and the same config under mmdet's own
 tools/train.py."""
 import glob
 import json
-import os
 import os.path as osp
 import shutil
 import subprocess
@@ -104,3 +103,22 @@ def test_missing_data_root_fails_clearly(tmp_path, repo_root):
     assert result.returncode != 0
     assert f'{tmp_path}/nothing/annotations/labeled.json' in result.stderr
     assert 'prepare_nuclei_demo.py' in result.stderr
+
+
+def test_sd_teacher_trains_and_its_checkpoint_tests_as_plain_mask2former(
+        tiny_nuclei, tmp_path, repo_root):
+    teacher = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
+    work = str(tmp_path / 'teacher')
+    result = run(['tools/train.py', teacher, '--work-dir', work,
+                  '--cfg-options', 'model.panoptic_head.num_sd_points=4'] +
+                 options(tiny_nuclei, iters=1), repo_root)
+    assert 'loss_sd' in result.stdout + result.stderr
+    ckpt = osp.join(work, 'iter_1.pth')
+    import torch
+    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    assert not any(k.startswith('sam.') for k in state['state_dict'])
+    metrics_file = str(tmp_path / 'teacher_metrics.json')
+    run(['tools/test.py', DEMO, ckpt, '--work-dir', work, '--metrics-out',
+         metrics_file, '--cfg-options'] + options(tiny_nuclei), repo_root)
+    with open(metrics_file) as f:
+        assert 'coco/segm_mAP' in json.load(f)
