@@ -1,1 +1,2 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
+from .hooks import *  # noqa: F401,F403

@@ -89,3 +89,41 @@ val_evaluator = dict(
     metric=['bbox', 'segm'],
     backend_args=backend_args)
 test_evaluator = val_evaluator
+
+# Stage 2 (the student): views of labeled and unlabeled tiles. The teacher
+# and the student see the same geometric augmentation of an unlabeled tile
+# (their masks correspond pixel for pixel); the student's strong photometric
+# augmentation comes after ARP, inside the model (PseudoLabelMix).
+branch_field = ['sup', 'unsup_teacher', 'unsup_student']
+unsup_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor', 'flip', 'flip_direction',
+                   'homography_matrix')
+sup_pipeline = train_pipeline[:-1] + [
+    dict(
+        type='MultiBranch',
+        branch_field=branch_field,
+        sup=dict(type='PackDetInputs'))
+]
+unsup_pipeline = [
+    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
+    dict(type='LoadEmptyAnnotations'),
+    dict(
+        type='RandomFlip',
+        prob=[0.25, 0.25, 0.25],
+        direction=['horizontal', 'vertical', 'diagonal']),
+    dict(
+        type='RandomResize',
+        scale=input_size,
+        ratio_range=(0.8, 1.25),
+        keep_ratio=True),
+    dict(
+        type='RandomCrop',
+        crop_size=input_size,
+        crop_type='absolute',
+        allow_negative_crop=True),
+    dict(
+        type='MultiBranch',
+        branch_field=branch_field,
+        unsup_teacher=dict(type='PackDetInputs', meta_keys=unsup_meta_keys),
+        unsup_student=dict(type='PackDetInputs', meta_keys=unsup_meta_keys))
+]

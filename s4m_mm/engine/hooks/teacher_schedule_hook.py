@@ -1,0 +1,129 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+from typing import Optional
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint
+from torch import nn
+
+from mmdet.registry import HOOKS
+from s4m_mm.utils import resolve_asset_path
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if is_model_wrapper(model) else model
+
+
+@torch.no_grad()
+def copy_weights(src: nn.Module, dst: nn.Module) -> None:
+    """``dst`` := ``src`` for every parameter and buffer."""
+    dst.load_state_dict(src.state_dict())
+
+
+@torch.no_grad()
+def ema_update(teacher: nn.Module, student: nn.Module, decay: float) -> None:
+    """``t = decay * t + (1 - decay) * s`` for parameters and float buffers;
+    other buffers (counters) are copied."""
+    t_params = dict(teacher.named_parameters())
+    for name, s in student.named_parameters():
+        t_params[name].mul_(decay).add_(s.detach(), alpha=1 - decay)
+    t_buffers = dict(teacher.named_buffers())
+    for name, s in student.named_buffers():
+        t = t_buffers[name]
+        if t.is_floating_point():
+            t.mul_(decay).add_(s, alpha=1 - decay)
+        else:
+            t.copy_(s)
+
+
+@HOOKS.register_module()
+class TeacherScheduleHook(Hook):
+    """S4M's teacher: pre-trained, frozen during a guided burn-in, then a copy
+    of the student, then its exponential moving average.
+
+    - ``before_train`` of a fresh run (iteration 0): the teacher gets the
+      stage-1 checkpoint (a plain Mask2Former state dict; keys must match
+      exactly). A resumed run keeps the teacher of its checkpoint.
+    - after iteration ``burn_in``: teacher := student.
+    - after every later iteration: EMA of parameters and float buffers with
+      ``decay``.
+
+    mmdet's ``MeanTeacherHook`` copies the student into the teacher at
+    iteration 0, which would throw the pre-trained teacher away. All state
+    lives in the model's weights and the runner's iteration, so ``--resume``
+    works before and after the burn-in.
+
+    Args:
+        teacher_checkpoint (str): the stage-1 checkpoint.
+        burn_in (int): iterations with the frozen pre-trained teacher.
+        decay (float): EMA decay per iteration. Defaults to 0.9996.
+    """
+
+    priority = 'ABOVE_NORMAL'
+
+    def __init__(self,
+                 teacher_checkpoint: Optional[str],
+                 burn_in: int = 25000,
+                 decay: float = 0.9996):
+        if burn_in < 0:
+            raise ValueError(f'burn_in must be >= 0, got {burn_in}')
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f'decay must be in (0, 1), got {decay}')
+        self.teacher_checkpoint = teacher_checkpoint
+        self.burn_in = burn_in
+        self.decay = decay
+
+    def before_train(self, runner: Runner) -> None:
+        model = unwrap(runner.model)
+        for name in ('teacher', 'student'):
+            if not hasattr(model, name):
+                raise TypeError(f'TeacherScheduleHook needs a model with '
+                                f'`teacher` and `student`, got '
+                                f'{type(model).__name__}')
+        if runner.iter == 0:
+            self.load_teacher(model.teacher, runner)
+
+    def load_teacher(self, teacher: nn.Module, runner=None) -> None:
+        if self.teacher_checkpoint is None:
+            raise ValueError(
+                'TeacherScheduleHook: teacher_checkpoint is None; stage 2 '
+                'starts from a stage-1 teacher (set custom_hooks[...]'
+                '.teacher_checkpoint)')
+        path = resolve_asset_path(self.teacher_checkpoint,
+                                  'teacher checkpoint')
+        state = _load_checkpoint(path, map_location='cpu')
+        state = state.get('state_dict', state)
+        own = teacher.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        wrong = sorted(k for k in set(own) & set(state)
+                       if own[k].shape != state[k].shape)
+        if missing or unexpected or wrong:
+            raise RuntimeError(
+                f'teacher checkpoint {path!r} does not fit the teacher '
+                f'({type(teacher).__name__}): {len(missing)} missing keys '
+                f'{missing[:3]}, {len(unexpected)} unexpected keys '
+                f'{unexpected[:3]}, {len(wrong)} shape mismatches '
+                f'{wrong[:3]}; is it a stage-1 checkpoint of the same '
+                'architecture and class count?')
+        teacher.load_state_dict(state)
+        if runner is not None:
+            runner.logger.info(f'teacher loaded from {path}')
+
+    def after_train_iter(self,
+                         runner: Runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs=None) -> None:
+        done = runner.iter + 1  # iterations completed
+        model = unwrap(runner.model)
+        if done < self.burn_in:
+            return
+        if done == self.burn_in:
+            copy_weights(model.student, model.teacher)
+            runner.logger.info(f'burn-in over after {done} iterations: the '
+                               'teacher is now a copy of the student')
+        else:
+            ema_update(model.teacher, model.student, self.decay)

@@ -1,0 +1,692 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""ARP (augmentation with refined pseudo-labels) of S4M and the strong
+photometric augmentation of the unlabeled student batch, as an mmdet batch
+augment.
+
+Inside this module an image is a ``(3, H, W)`` float tensor in the 0-255
+range of the (padded, not yet normalised) batch input and the masks of an
+image are an ``(N, H, W)`` bool tensor on the batch's device.
+"""
+import math
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import BaseBoxes
+from mmdet.structures.mask import BitmapMasks
+
+MaskType = Union[BitmapMasks, Tensor]
+
+#: How the batch-size check names the offending value inside ``forward``.
+UNLABELED_BATCH_KEY = 'the unlabeled batch size'
+
+#: The strong augmentation of the paper; ``photometric`` overrides keys.
+DEFAULT_PHOTOMETRIC = dict(
+    brightness=0.4,
+    contrast=0.4,
+    saturation=0.4,
+    hue=0.1,
+    color_jitter_prob=0.8,
+    grayscale_prob=0.2,
+    blur_prob=0.5,
+    blur_sigma=(0.1, 2.0))
+
+#: ``gt_instances`` fields that the mix recomputes instead of carrying.
+GEOMETRY_FIELDS = ('masks', 'bboxes')
+
+COLOR_JITTER_OPS = dict(
+    brightness=TF.adjust_brightness,
+    contrast=TF.adjust_contrast,
+    saturation=TF.adjust_saturation,
+    hue=TF.adjust_hue)
+
+
+class PastedInstance(NamedTuple):
+    """One instance cut from a source image, ready to be pasted.
+
+    Attributes:
+        pixels (Tensor): ``(3, h, w)`` source pixels of the instance's box
+            (rescaled when scale jitter is on).
+        mask (Tensor): ``(h, w)`` bool mask of the instance in that box.
+        top (int): row of the box's top-left corner in the receiving image.
+        left (int): column of that corner.
+        index (int): the instance's index in the source ``gt_instances``.
+    """
+    pixels: Tensor
+    mask: Tensor
+    top: int
+    left: int
+    index: int
+
+
+def masks_as_tensor(masks: MaskType, device: torch.device) -> Tensor:
+    """Instance masks as an ``(N, H, W)`` bool tensor on ``device``.
+
+    Args:
+        masks (BitmapMasks | Tensor): ``BitmapMasks`` or an ``(N, H, W)``
+            bool / integer tensor (non-zero is foreground).
+        device (torch.device): where the result lives.
+
+    Returns:
+        Tensor: ``(N, H, W)`` bool.
+    """
+    if isinstance(masks, BitmapMasks):
+        array = np.ascontiguousarray(masks.masks)
+        return torch.from_numpy(array).to(device=device, dtype=torch.bool)
+    return masks.to(device=device, dtype=torch.bool)
+
+
+def masks_like(masks: Tensor, template: MaskType) -> MaskType:
+    """Give ``(N, H, W)`` bool masks the kind, dtype and device of
+    ``template`` (``BitmapMasks`` of uint8, or a tensor)."""
+    if isinstance(template, BitmapMasks):
+        height, width = masks.shape[-2:]
+        array = masks.cpu().numpy().astype(np.uint8)
+        return BitmapMasks(array, height, width)
+    return masks.to(device=template.device, dtype=template.dtype)
+
+
+def masks_to_bboxes(masks: Tensor) -> Tensor:
+    """Tight boxes of instance masks, as mmdet's ``from_instance_masks``:
+    ``(x1, y1, x2, y2)`` with exclusive ``x2, y2``; all zeros for an empty
+    mask.
+
+    Args:
+        masks (Tensor): ``(N, H, W)`` bool.
+
+    Returns:
+        Tensor: ``(N, 4)`` float32 on the masks' device.
+    """
+    num, height, width = masks.shape
+    if num == 0:
+        return masks.new_zeros((0, 4), dtype=torch.float32)
+    cols = masks.any(dim=1).to(torch.uint8)  # (N, W)
+    rows = masks.any(dim=2).to(torch.uint8)  # (N, H)
+    x1 = cols.argmax(dim=1)
+    x2 = width - cols.flip(1).argmax(dim=1)
+    y1 = rows.argmax(dim=1)
+    y2 = height - rows.flip(1).argmax(dim=1)
+    boxes = torch.stack([x1, y1, x2, y2], dim=1).float()
+    boxes[cols.sum(dim=1) == 0] = 0
+    return boxes
+
+
+def remove_occluded_pixels(masks: Tensor) -> Tensor:
+    """Occlusion in list order: every mask loses the pixels covered by any
+    later mask, so the result is pairwise disjoint.
+
+    Args:
+        masks (Tensor): ``(N, H, W)`` bool, back to front.
+
+    Returns:
+        Tensor: ``(N, H, W)`` bool, the visible part of each mask.
+    """
+    visible = masks.clone()
+    if masks.shape[0] == 0:
+        return visible
+    covered = torch.zeros_like(masks[0])
+    for index in range(masks.shape[0] - 1, -1, -1):
+        visible[index] &= ~covered
+        covered |= masks[index]
+    return visible
+
+
+def place_mask(instance: PastedInstance, image_hw: Tuple[int, int]) -> Tensor:
+    """The ``(H, W)`` bool mask of a pasted instance in its receiver."""
+    canvas = instance.mask.new_zeros(image_hw)
+    height, width = instance.mask.shape
+    canvas[instance.top:instance.top + height,
+           instance.left:instance.left + width] = instance.mask
+    return canvas
+
+
+def paste_pixels_(image: Tensor, instance: PastedInstance) -> None:
+    """Overwrite, in place, the pixels of ``image`` (``(3, H, W)``) under
+    the pasted instance's mask with the instance's pixels."""
+    height, width = instance.mask.shape
+    region = image[:, instance.top:instance.top + height,
+                   instance.left:instance.left + width]
+    region.copy_(torch.where(instance.mask, instance.pixels, region))
+
+
+def blur_kernel_size(sigma: float, shorter_side: int) -> int:
+    """Odd Gaussian kernel size covering +-3 sigma, capped so that the
+    reflect padding of the blur stays smaller than the image side."""
+    size = 2 * math.ceil(3 * sigma) + 1
+    return min(size, 2 * shorter_side - 1)
+
+
+def apply_color_jitter(image: Tensor, ops: Sequence[Tuple[str,
+                                                          float]]) -> Tensor:
+    """Apply colour jitter ops in the given order.
+
+    Args:
+        image (Tensor): ``(3, H, W)`` RGB float in [0, 1].
+        ops (Sequence[tuple[str, float]]): ``(name, factor)`` pairs, names
+            among ``COLOR_JITTER_OPS``.
+
+    Returns:
+        Tensor: ``(3, H, W)`` RGB float in [0, 1].
+    """
+    for name, factor in ops:
+        image = COLOR_JITTER_OPS[name](image, factor)
+    return image
+
+
+def _check_range(name: str, value: Sequence[float], low: float,
+                 low_inclusive: bool) -> Tuple[float, float]:
+    """Check that ``value`` is an increasing pair above ``low``."""
+    if (not isinstance(value, Sequence) or len(value) != 2
+            or not value[0] <= value[1]
+            or (value[0] < low if low_inclusive else value[0] <= low)):
+        bound = f'{low} <=' if low_inclusive else f'{low} <'
+        raise ValueError(f'{name} must be a pair (lo, hi) with {bound} lo '
+                         f'<= hi, got {name}={value!r}')
+    return float(value[0]), float(value[1])
+
+
+def _check_probability(name: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f'{name} must be in [0, 1], got {name}={value!r}')
+    return float(value)
+
+
+def build_photometric(photometric: Optional[dict]) -> Optional[dict]:
+    """Merge a user's photometric settings over ``DEFAULT_PHOTOMETRIC``
+    and check them; ``None`` stays ``None`` (no photometric augmentation).
+    """
+    if photometric is None:
+        return None
+    unknown = sorted(set(photometric) - set(DEFAULT_PHOTOMETRIC))
+    if unknown:
+        raise ValueError(f'photometric has unknown keys {unknown}; known '
+                         f'keys are {sorted(DEFAULT_PHOTOMETRIC)}')
+    cfg = {**DEFAULT_PHOTOMETRIC, **photometric}
+    for name in ('brightness', 'contrast', 'saturation'):
+        if cfg[name] < 0:
+            raise ValueError(f'photometric.{name} must be >= 0, got '
+                             f'{name}={cfg[name]!r}')
+    if not 0.0 <= cfg['hue'] <= 0.5:
+        raise ValueError('photometric.hue must be in [0, 0.5], got '
+                         f'hue={cfg["hue"]!r}')
+    for name in ('color_jitter_prob', 'grayscale_prob', 'blur_prob'):
+        cfg[name] = _check_probability(f'photometric.{name}', cfg[name])
+    cfg['blur_sigma'] = _check_range('photometric.blur_sigma',
+                                     cfg['blur_sigma'], 0.0, False)
+    return cfg
+
+
+@MODELS.register_module()
+class PseudoLabelMix(nn.Module):
+    """ARP of S4M followed by the strong photometric augmentation, for the
+    unlabeled student batch.
+
+    Called like mmdet's batch augments,
+    ``inputs, data_samples = mix(inputs, data_samples)``, on the batch
+    input before normalisation, with the (refined) pseudo-labels in each
+    sample's ``gt_instances`` (``masks`` as ``BitmapMasks`` or an
+    ``(N, H, W)`` tensor at the batch input's size, ``labels``, optionally
+    ``bboxes`` and other per-instance fields such as ``scores``).
+
+    ARP, per pair of images:
+
+    1. The batch indices are shuffled; ``max(1, B // 4)`` disjoint pairs
+       ``(A, B)`` are formed (the first shuffled indices against the next
+       ones). Each pair is mixed with probability ``prob``. Images outside
+       the pairs are not pasted into.
+    2. From A and from B the instances whose mask area is at least
+       ``min_area * H * W / reference_area`` are cut, with the pixels of
+       the input (before photometric augmentation) and before anything is
+       pasted into the pair.
+    3. Without scale jitter an instance keeps its location in the batch
+       input (as in the paper's code, even where that is padding of a
+       receiver with a smaller ``img_shape``). With it, the
+       instance's box is rescaled by ``s ~ U(lo, hi)`` (nearest, pixels and
+       mask alike, as the paper's code), ``s`` clipped so that the box fits
+       into the receiver's valid area (``img_shape``, else the batch
+       input), cropped to the rescaled mask's box and put at a uniformly
+       random offset where it fits entirely.
+    4. A's instances are pasted into B and B's into A, in order, later
+       ones over earlier ones. The receiver's instance list becomes
+       ``[its own instances..., pasted instances...]``; each mask loses the
+       pixels covered by any later mask, instances left empty are dropped
+       with all their per-instance fields, and ``bboxes`` are recomputed
+       from the masks. Other per-instance fields are carried as they are.
+
+    Then every image of the batch gets its own draw of the strong
+    augmentation of the paper, inside its valid area (``img_shape``):
+    ``ColorJitter(brightness, contrast, saturation, hue)`` with probability
+    ``color_jitter_prob`` (the four ops in random order, as torchvision's
+    ``ColorJitter``), grayscale with probability ``grayscale_prob`` and a
+    Gaussian blur with ``sigma ~ U(*blur_sigma)`` (kernel ``2 ceil(3 sigma)
+    + 1``) with probability ``blur_prob``. Masks are not touched by it.
+
+    Batches of 2 images or fewer are refused (see ``check_batch_size``).
+    Each sample's metainfo gets ``arp_pasted`` (pasted instances that
+    survived occlusion, 0 when nothing was pasted into the image) and
+    ``arp_partner`` (the batch index of its pair partner, -1 if unpaired).
+
+    Args:
+        min_area (float): smallest mask area (pixels) that is pasted, at an
+            input of ``reference_area`` pixels. Defaults to 3000.
+        reference_area (float): the input area at which ``min_area``
+            holds; the threshold scales with ``H * W / reference_area`` of
+            the batch input. Defaults to ``1024 * 1024``.
+        scale_jitter (tuple[float, float], optional): range of the random
+            rescaling of pasted instances, e.g. ``(0.8, 1.2)`` (COCO).
+            ``None`` (Cityscapes) pastes at the original location.
+        photometric (dict, optional): strong augmentation settings, merged
+            over ``DEFAULT_PHOTOMETRIC``; ``None`` disables it.
+        prob (float): probability that a pair is mixed. Defaults to 1.
+        bgr (bool): whether ``inputs`` are BGR; colour ops always act on
+            RGB. Defaults to False.
+        generator_seed (int, optional): seed of a CPU ``torch.Generator``
+            used for every random draw (it advances from call to call),
+            which makes the output reproducible; every process given the
+            same seed draws the same pairs and parameters. ``None`` draws
+            from torch's global generator (seeded by MMEngine's
+            ``randomness`` config).
+    """
+
+    def __init__(self,
+                 min_area: float = 3000.,
+                 reference_area: float = 1024 * 1024,
+                 scale_jitter: Optional[Tuple[float, float]] = None,
+                 photometric: Optional[dict] = DEFAULT_PHOTOMETRIC,
+                 prob: float = 1.0,
+                 bgr: bool = False,
+                 generator_seed: Optional[int] = None) -> None:
+        super().__init__()
+        if min_area < 0:
+            raise ValueError(f'min_area must be >= 0, got min_area='
+                             f'{min_area!r}')
+        if reference_area <= 0:
+            raise ValueError('reference_area must be > 0, got '
+                             f'reference_area={reference_area!r}')
+        self.min_area = float(min_area)
+        self.reference_area = float(reference_area)
+        self.scale_jitter = None if scale_jitter is None else _check_range(
+            'scale_jitter', scale_jitter, 0.0, False)
+        self.photometric = build_photometric(photometric)
+        self.prob = _check_probability('prob', prob)
+        self.bgr = bool(bgr)
+        self.generator_seed = generator_seed
+        self.generator = None
+        if generator_seed is not None:
+            self.generator = torch.Generator().manual_seed(int(generator_seed))
+
+    @staticmethod
+    def check_batch_size(batch_size: int,
+                         key: str = 'train_dataloader.batch_size') -> None:
+        """Refuse unlabeled batches of 2 images or fewer per GPU.
+
+        ARP pairs images within the unlabeled batch, so a detector can call
+        this at start-up with the configured unlabeled batch size.
+
+        Args:
+            batch_size (int): unlabeled images per GPU and iteration.
+            key (str): how to name that value in the error.
+
+        Raises:
+            ValueError: if ``batch_size <= 2``.
+        """
+        if batch_size <= 2:
+            raise ValueError(
+                'PseudoLabelMix (ARP) pairs the images of the unlabeled '
+                'batch and needs more than 2 of them per GPU, but '
+                f'{key} is {batch_size}. The unlabeled batch size per GPU '
+                'is train_dataloader.batch_size times the unlabeled share '
+                "of the sampler's source_ratio; raise it to at least 3.")
+
+    def forward(
+        self, inputs: Tensor, data_samples: List[DetDataSample]
+    ) -> Tuple[Tensor, List[DetDataSample]]:
+        """Mix pseudo-labelled instances between paired images, then apply
+        the strong photometric augmentation to every image.
+
+        Args:
+            inputs (Tensor): ``(B, 3, H, W)`` float batch input, 0-255, not
+                normalised; it is not modified.
+            data_samples (list[DetDataSample]): ``B`` samples with
+                ``gt_instances`` (``masks`` at ``H x W`` and ``labels``);
+                updated in place.
+
+        Returns:
+            tuple[Tensor, list[DetDataSample]]: the ``(B, 3, H, W)``
+            augmented batch and the samples.
+        """
+        self._check_inputs(inputs, data_samples)
+        batch_size, _, height, width = inputs.shape
+        self.check_batch_size(batch_size, UNLABELED_BATCH_KEY)
+        min_area = self.min_area * height * width / self.reference_area
+
+        outputs = inputs.clone()
+        pasted = [0] * batch_size
+        partners = [-1] * batch_size
+        for first, second in self._draw_pairs(batch_size):
+            partners[first], partners[second] = second, first
+            if self._bernoulli(self.prob):
+                pasted[first], pasted[second] = self._mix_pair(
+                    inputs, outputs, data_samples, first, second, min_area)
+
+        if self.photometric is not None:
+            for index, data_sample in enumerate(data_samples):
+                valid_h, valid_w = self._valid_hw(data_sample, height, width)
+                outputs[index, :, :valid_h, :valid_w] = self._photometric(
+                    outputs[index, :, :valid_h, :valid_w])
+
+        for index, data_sample in enumerate(data_samples):
+            data_sample.set_metainfo(
+                dict(arp_pasted=pasted[index], arp_partner=partners[index]))
+        return outputs, data_samples
+
+    # ----------------------------------------------------------- checks
+
+    @staticmethod
+    def _check_inputs(inputs: Tensor,
+                      data_samples: List[DetDataSample]) -> None:
+        """Check the batch layout and that every sample carries masks and
+        labels at the batch input's size."""
+        if inputs.dim() != 4 or inputs.shape[1] != 3:
+            raise ValueError('inputs must be a (B, 3, H, W) tensor, got '
+                             f'inputs.shape={tuple(inputs.shape)}')
+        if not inputs.is_floating_point():
+            raise ValueError('inputs must be a float tensor (0-255, before '
+                             f'normalisation), got inputs.dtype='
+                             f'{inputs.dtype}')
+        if data_samples is None or len(data_samples) != inputs.shape[0]:
+            num = None if data_samples is None else len(data_samples)
+            raise ValueError(f'len(data_samples)={num} must equal the batch '
+                             f'size inputs.shape[0]={inputs.shape[0]}')
+        image_hw = tuple(inputs.shape[-2:])
+        for index, data_sample in enumerate(data_samples):
+            if 'gt_instances' not in data_sample:
+                raise ValueError(f'data_samples[{index}] has no gt_instances '
+                                 '(the pseudo-labels to mix)')
+            gt_instances = data_sample.gt_instances
+            for key in ('masks', 'labels'):
+                if key not in gt_instances:
+                    raise ValueError(f'data_samples[{index}].gt_instances has '
+                                     f'no `{key}`; PseudoLabelMix needs '
+                                     'masks and labels')
+            masks = gt_instances.masks
+            if not isinstance(masks, (BitmapMasks, Tensor)):
+                raise TypeError(f'data_samples[{index}].gt_instances.masks '
+                                'must be BitmapMasks or an (N, H, W) tensor, '
+                                f'got {type(masks).__name__}')
+            shape = tuple(masks.masks.shape if isinstance(
+                masks, BitmapMasks) else masks.shape)
+            if len(shape) != 3 or shape[1:] != image_hw:
+                raise ValueError(
+                    f'data_samples[{index}].gt_instances.masks must be '
+                    f'(N, {image_hw[0]}, {image_hw[1]}) like the batch '
+                    f'input, got shape {shape}; pad masks to '
+                    'the batch input (e.g. pad_mask=True) first')
+
+    @staticmethod
+    def _valid_hw(data_sample: DetDataSample, height: int,
+                  width: int) -> Tuple[int, int]:
+        """The image's unpadded ``(h, w)``: ``img_shape`` when known,
+        clipped to the batch input, else the batch input's size."""
+        img_shape = data_sample.metainfo.get('img_shape')
+        if img_shape is None:
+            return height, width
+        return min(int(img_shape[0]), height), min(int(img_shape[1]), width)
+
+    # ----------------------------------------------------- random draws
+
+    def _rand(self) -> float:
+        return float(torch.rand((), generator=self.generator))
+
+    def _uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * self._rand()
+
+    def _bernoulli(self, prob: float) -> bool:
+        return self._rand() < prob
+
+    def _randint(self, high: int) -> int:
+        """A uniform integer in ``[0, high)``."""
+        return int(torch.randint(high, (), generator=self.generator))
+
+    def _randperm(self, num: int) -> List[int]:
+        return torch.randperm(num, generator=self.generator).tolist()
+
+    def _draw_pairs(self, batch_size: int) -> List[Tuple[int, int]]:
+        """``max(1, B // 4)`` disjoint random pairs of batch indices."""
+        num_pairs = max(1, batch_size // 4)
+        order = self._randperm(batch_size)
+        return [(order[k], order[num_pairs + k]) for k in range(num_pairs)]
+
+    # --------------------------------------------------------------- ARP
+
+    def _mix_pair(self, inputs: Tensor, outputs: Tensor,
+                  data_samples: List[DetDataSample], first: int, second: int,
+                  min_area: float) -> Tuple[int, int]:
+        """Paste ``first``'s instances into ``second`` and the other way
+        round, both cut from the unmixed inputs.
+
+        Returns:
+            tuple[int, int]: pasted instances that survived in ``first``
+            and in ``second``.
+        """
+        height, width = inputs.shape[-2:]
+        masks_first, masks_second = (masks_as_tensor(
+            data_samples[index].gt_instances.masks, inputs.device)
+                                     for index in (first, second))
+        to_second = self._cut_instances(
+            inputs[first], masks_first, min_area,
+            self._valid_hw(data_samples[second], height, width))
+        to_first = self._cut_instances(
+            inputs[second], masks_second, min_area,
+            self._valid_hw(data_samples[first], height, width))
+        # both pastes read the gt_instances of before the mix
+        instances_first = data_samples[first].gt_instances
+        instances_second = data_samples[second].gt_instances
+        pasted_second = self._paste(outputs[second], data_samples[second],
+                                    masks_second, instances_first, to_second)
+        pasted_first = self._paste(outputs[first], data_samples[first],
+                                   masks_first, instances_second, to_first)
+        return pasted_first, pasted_second
+
+    def _cut_instances(self, image: Tensor, masks: Tensor, min_area: float,
+                       receiver_hw: Tuple[int, int]) -> List[PastedInstance]:
+        """Cut the instances of one image that are large enough to paste.
+
+        Args:
+            image (Tensor): ``(3, H, W)`` source pixels.
+            masks (Tensor): ``(N, H, W)`` bool source masks.
+            min_area (float): smallest area pasted (already scaled).
+            receiver_hw (tuple[int, int]): valid area of the receiver, where
+                scale-jittered instances are placed.
+
+        Returns:
+            list[PastedInstance]: in the source's instance order.
+        """
+        areas = masks.flatten(1).sum(dim=1)
+        chosen = torch.nonzero((areas >= min_area) & (areas > 0)).flatten()
+        boxes = masks_to_bboxes(masks[chosen]).long().tolist()
+        instances = []
+        for index, (x1, y1, x2, y2) in zip(chosen.tolist(), boxes):
+            pixels = image[:, y1:y2, x1:x2]
+            mask = masks[index, y1:y2, x1:x2]
+            if self.scale_jitter is None:
+                instances.append(PastedInstance(pixels, mask, y1, x1, index))
+                continue
+            instance = self._rescale_and_place(pixels, mask, index,
+                                               receiver_hw)
+            if instance is not None:
+                instances.append(instance)
+        return instances
+
+    def _rescale_and_place(self, pixels: Tensor, mask: Tensor, index: int,
+                           receiver_hw: Tuple[int, int]
+                           ) -> Optional[PastedInstance]:
+        """Rescale an instance box by ``s ~ U(*scale_jitter)`` (clipped to
+        fit the receiver), crop it to its mask and draw its offset.
+
+        Args:
+            pixels (Tensor): ``(3, h, w)`` pixels of the instance's box.
+            mask (Tensor): ``(h, w)`` bool mask in that box.
+            index (int): the instance's index in the source.
+            receiver_hw (tuple[int, int]): valid area of the receiver.
+
+        Returns:
+            PastedInstance | None: ``None`` when nearest resampling left no
+            mask pixel.
+        """
+        box_h, box_w = mask.shape
+        area_h, area_w = receiver_hw
+        scale = min(self._uniform(*self.scale_jitter), area_h / box_h,
+                    area_w / box_w)
+        size = (min(area_h, max(1, round(box_h * scale))),
+                min(area_w, max(1, round(box_w * scale))))
+        pixels = F.interpolate(pixels[None], size=size, mode='nearest-exact')
+        mask = F.interpolate(
+            mask[None, None].float(), size=size, mode='nearest-exact') > 0.5
+        x1, y1, x2, y2 = masks_to_bboxes(mask[0]).long()[0].tolist()
+        if x2 == 0:
+            return None
+        top = self._randint(area_h - (y2 - y1) + 1)
+        left = self._randint(area_w - (x2 - x1) + 1)
+        return PastedInstance(pixels[0, :, y1:y2, x1:x2],
+                              mask[0, 0, y1:y2, x1:x2], top, left, index)
+
+    def _paste(self, image: Tensor, receiver: DetDataSample,
+               own_masks: Tensor, source: InstanceData,
+               instances: List[PastedInstance]) -> int:
+        """Paste instances into an image and rebuild its ``gt_instances``.
+
+        Args:
+            image (Tensor): ``(3, H, W)`` receiver pixels, changed in place.
+            receiver (DetDataSample): its sample, updated in place.
+            own_masks (Tensor): ``(N, H, W)`` bool, the receiver's masks
+                before the paste.
+            source (InstanceData): the ``gt_instances`` (before the mix)
+                of the image the instances come from.
+            instances (list[PastedInstance]): in pasting order.
+
+        Returns:
+            int: how many pasted instances are still visible.
+        """
+        if not instances:
+            return 0
+        for instance in instances:
+            paste_pixels_(image, instance)
+        image_hw = tuple(image.shape[-2:])
+        pasted_masks = torch.stack(
+            [place_mask(instance, image_hw) for instance in instances])
+        visible = remove_occluded_pixels(torch.cat([own_masks,
+                                                    pasted_masks]))
+        keep = visible.flatten(1).any(dim=1)
+
+        carried = self._carried_fields(
+            receiver.gt_instances, source,
+            [instance.index for instance in instances])
+        kept = carried[keep.nonzero().flatten().cpu()]
+        kept.masks = masks_like(visible[keep], receiver.gt_instances.masks)
+        kept.bboxes = self._boxes_like(
+            masks_to_bboxes(visible[keep]),
+            receiver.gt_instances.get('bboxes'))
+        receiver.gt_instances = kept
+        return int(keep[own_masks.shape[0]:].sum())
+
+    @staticmethod
+    def _carried_fields(receiver: InstanceData, source: InstanceData,
+                        indices: List[int]) -> InstanceData:
+        """The receiver's non-geometry per-instance fields followed by
+        those of the pasted source instances (``len(own) + len(indices)``
+        instances, with the receiver's metainfo)."""
+        fields: List[Dict[str, object]] = [{
+            key: value
+            for key, value in instances.items() if key not in GEOMETRY_FIELDS
+        } for instances in (receiver, source)]
+        if set(fields[0]) != set(fields[1]):
+            raise ValueError(
+                'paired images have different gt_instances fields: '
+                f'{sorted(fields[0])} (receiver) vs {sorted(fields[1])} '
+                '(source); PseudoLabelMix carries every per-instance field')
+        own = InstanceData(**fields[0])
+        pasted = InstanceData(**fields[1])[torch.as_tensor(
+            indices, dtype=torch.long)]
+        carried = InstanceData.cat([own, pasted])
+        carried.set_metainfo(receiver.metainfo)
+        return carried
+
+    @staticmethod
+    def _boxes_like(boxes: Tensor, template: Optional[Union[Tensor,
+                                                            BaseBoxes]]
+                    ) -> Union[Tensor, BaseBoxes]:
+        """Give ``(N, 4)`` boxes the box type, dtype and device of the
+        receiver's former ``bboxes`` (a float tensor if it had none)."""
+        if template is None:
+            return boxes
+        if isinstance(template, BaseBoxes):
+            return type(template)(
+                boxes.to(device=template.device, dtype=template.dtype))
+        return boxes.to(device=template.device, dtype=template.dtype)
+
+    # -------------------------------------------------------- photometric
+
+    def _photometric(self, image: Tensor) -> Tensor:
+        """One independent draw of the strong augmentation.
+
+        Args:
+            image (Tensor): ``(3, h, w)`` float 0-255, RGB or BGR per
+                ``bgr``.
+
+        Returns:
+            Tensor: ``(3, h, w)`` float 0-255 in the same channel order;
+            ``image`` itself when no op was drawn.
+        """
+        cfg = self.photometric
+        jitter_ops = (
+            self._draw_color_jitter()
+            if self._bernoulli(cfg['color_jitter_prob']) else None)
+        grayscale = self._bernoulli(cfg['grayscale_prob'])
+        sigma = (
+            self._uniform(*cfg['blur_sigma'])
+            if self._bernoulli(cfg['blur_prob']) else None)
+        if jitter_ops is None and not grayscale and sigma is None:
+            return image
+
+        rgb = (image.flip(0) if self.bgr else image).div(255).clamp(0, 1)
+        if jitter_ops is not None:
+            rgb = apply_color_jitter(rgb, jitter_ops)
+        if grayscale:
+            rgb = TF.rgb_to_grayscale(rgb, num_output_channels=3)
+        if sigma is not None:
+            size = blur_kernel_size(sigma, min(rgb.shape[-2:]))
+            rgb = TF.gaussian_blur(rgb, [size, size], [sigma, sigma])
+        rgb = rgb.mul(255)
+        return rgb.flip(0) if self.bgr else rgb
+
+    def _draw_color_jitter(self) -> List[Tuple[str, float]]:
+        """Draw the op order and factors of ``ColorJitter`` as torchvision
+        does; ops whose strength is 0 are left out."""
+        cfg = self.photometric
+        names = ('brightness', 'contrast', 'saturation', 'hue')
+        order = self._randperm(len(names))
+        factors = {}
+        for name in names[:3]:
+            strength = cfg[name]
+            if strength > 0:
+                factors[name] = self._uniform(
+                    max(0.0, 1 - strength), 1 + strength)
+        if cfg['hue'] > 0:
+            factors['hue'] = self._uniform(-cfg['hue'], cfg['hue'])
+        return [(names[i], factors[names[i]]) for i in order
+                if names[i] in factors]
+
+    def extra_repr(self) -> str:
+        return (f'min_area={self.min_area}, '
+                f'reference_area={self.reference_area}, '
+                f'scale_jitter={self.scale_jitter}, '
+                f'photometric={self.photometric}, prob={self.prob}, '
+                f'bgr={self.bgr}, generator_seed={self.generator_seed}')

@@ -1,0 +1,5 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+from .s4m import S4M
+from .sam_distill_mask2former import SAMDistillMask2Former
+
+__all__ = ['S4M', 'SAMDistillMask2Former']

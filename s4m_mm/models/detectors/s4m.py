@@ -1,0 +1,229 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+from typing import Dict, Optional, Tuple
+
+import torch
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from mmdet.models.detectors import SemiBaseDetector
+from mmdet.models.utils import rename_loss_dict, reweight_loss_dict
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType
+from s4m_mm.models.utils.geometry import view_to_view_matrix, warp_masks
+from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks,
+                                               select_pseudo_instances,
+                                               upsample_logits)
+from s4m_mm.structures import TensorMasks
+
+
+@MODELS.register_module()
+class S4M(SemiBaseDetector):
+    """S4M stage 2: a Mask2Former student taught by a Mask2Former teacher,
+    with pseudo-labels refined by SAM and mixed by ARP.
+
+    Each iteration takes a labeled batch (``sup``) and two views of an
+    unlabeled batch (``unsup_teacher``: weak, ``unsup_student``: geometric
+    only; the photometric strong augmentation is part of the mix):
+
+    1. supervised losses of the student on ``sup``;
+    2. pseudo-labels from the teacher's raw outputs on the weak view: queries
+       whose argmax class is not "no object" with softmax confidence above
+       ``score_thr``, masks with sigmoid sum above ``min_mask_sum`` at 1/4
+       resolution, binarised at 0.5; optionally refined by SAM
+       (``refiner``; switched by :class:`PseudoLabelRefineHook`);
+    3. masks carried to the student's view (identity when the views share
+       geometry, else the homography of the two views);
+    4. ARP and strong photometric augmentation (``pseudo_label_mix``) on the
+       un-normalised student batch;
+    5. ``unsup_weight`` x the student's losses against the pseudo-labels.
+
+    The teacher is frozen and scheduled by :class:`TeacherScheduleHook`.
+    Prediction uses the student unless ``semi_test_cfg.predict_on`` says
+    ``'teacher'``; SAM never runs at inference.
+
+    Args:
+        detector (dict): the Mask2Former of student and teacher.
+        semi_train_cfg (dict): ``sup_weight`` [1.0], ``unsup_weight`` [2.0],
+            ``score_thr`` [0.7], ``min_mask_sum`` [5.0].
+        semi_test_cfg (dict): ``predict_on`` ['student'].
+        refiner (dict, optional): a :class:`SAMPseudoLabelRefiner`.
+        pseudo_label_mix (dict, optional): a :class:`PseudoLabelMix`.
+        data_preprocessor (dict): a ``MultiBranchDataPreprocessor``.
+    """
+
+    def __init__(self,
+                 detector: ConfigType,
+                 semi_train_cfg: OptConfigType = None,
+                 semi_test_cfg: OptConfigType = None,
+                 refiner: OptConfigType = None,
+                 pseudo_label_mix: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg=None) -> None:
+        semi_train_cfg = dict(
+            dict(sup_weight=1.0, unsup_weight=2.0, score_thr=0.7,
+                 min_mask_sum=5.0), **(semi_train_cfg or {}))
+        semi_test_cfg = dict(dict(predict_on='student'),
+                             **(semi_test_cfg or {}))
+        super().__init__(
+            detector=detector,
+            semi_train_cfg=semi_train_cfg,
+            semi_test_cfg=semi_test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.refiner = MODELS.build(refiner) if refiner else None
+        self.pseudo_label_mix = MODELS.build(pseudo_label_mix) \
+            if pseudo_label_mix else None
+        #: switched by PseudoLabelRefineHook
+        self.refine_enabled = self.refiner is not None
+        #: statistics of the last refinement, read by the hook
+        self.refine_stats: Dict[str, float] = {}
+
+    # ------------------------------------------------------------------
+    # pixels
+    # ------------------------------------------------------------------
+    @property
+    def _pixel_preprocessor(self):
+        pre = self.data_preprocessor
+        return getattr(pre, 'data_preprocessor', pre)
+
+    def denormalize(self, inputs: Tensor) -> Tensor:
+        """Normalised model input -> ``(B, 3, H, W)`` RGB 0-255."""
+        pre = self._pixel_preprocessor
+        images = inputs * pre.std + pre.mean if pre._enable_normalize \
+            else inputs
+        return images if pre._channel_conversion else images.flip(1)
+
+    def normalize(self, images: Tensor) -> Tensor:
+        """Inverse of :meth:`denormalize`."""
+        pre = self._pixel_preprocessor
+        images = images if pre._channel_conversion else images.flip(1)
+        return (images - pre.mean) / pre.std if pre._enable_normalize \
+            else images
+
+    # ------------------------------------------------------------------
+    # losses
+    # ------------------------------------------------------------------
+    def loss(self, multi_batch_inputs: Dict[str, Tensor],
+             multi_batch_data_samples: Dict[str, SampleList]) -> dict:
+        if self.pseudo_label_mix is not None:
+            self.pseudo_label_mix.check_batch_size(
+                len(multi_batch_data_samples['unsup_student']),
+                'the unlabeled batch per GPU (train_dataloader.batch_size x '
+                'the unlabeled share of sampler.source_ratio)')
+        losses = self.loss_by_gt_instances(multi_batch_inputs['sup'],
+                                           multi_batch_data_samples['sup'])
+        teacher_samples, _ = self.get_pseudo_instances(
+            multi_batch_inputs['unsup_teacher'],
+            multi_batch_data_samples['unsup_teacher'])
+        student_samples = self.project_pseudo_instances(
+            teacher_samples, multi_batch_data_samples['unsup_student'])
+        inputs, student_samples = self.mix_unlabeled(
+            multi_batch_inputs['unsup_student'], student_samples)
+        losses.update(self.loss_by_pseudo_instances(inputs, student_samples))
+        return losses
+
+    def loss_by_gt_instances(self, batch_inputs: Tensor,
+                             batch_data_samples: SampleList) -> dict:
+        losses = self.student.loss(batch_inputs, batch_data_samples)
+        weight = self.semi_train_cfg['sup_weight']
+        return rename_loss_dict('sup_', reweight_loss_dict(losses, weight))
+
+    def loss_by_pseudo_instances(self,
+                                 batch_inputs: Tensor,
+                                 batch_data_samples: SampleList,
+                                 batch_info: Optional[dict] = None) -> dict:
+        for sample in batch_data_samples:
+            masks = sample.gt_instances.masks
+            if isinstance(masks, Tensor):
+                sample.gt_instances.masks = TensorMasks(masks)
+        losses = self.student.loss(batch_inputs, batch_data_samples)
+        weight = self.semi_train_cfg['unsup_weight']
+        return rename_loss_dict('unsup_', reweight_loss_dict(losses, weight))
+
+    # ------------------------------------------------------------------
+    # pseudo-labels
+    # ------------------------------------------------------------------
+    @torch.no_grad()
+    def teacher_raw_outputs(self, batch_inputs: Tensor,
+                            batch_data_samples: SampleList
+                            ) -> Tuple[Tensor, Tensor]:
+        """Last decoder layer of the teacher: class logits ``(B, Q, K+1)``
+        and mask logits ``(B, Q, H/4, W/4)``."""
+        self.teacher.eval()
+        x = self.teacher.extract_feat(batch_inputs)
+        cls_list, mask_list = self.teacher.panoptic_head(
+            x, batch_data_samples)
+        return cls_list[-1], mask_list[-1]
+
+    @torch.no_grad()
+    def get_pseudo_instances(self, batch_inputs: Tensor,
+                             batch_data_samples: SampleList
+                             ) -> Tuple[SampleList, dict]:
+        """Selected (and refined) pseudo-instances in the teacher's view,
+        as ``gt_instances`` with ``masks (N, H, W)`` bool at the batch input
+        size, ``labels``, ``scores`` and ``bboxes``."""
+        cls, mask_logits = self.teacher_raw_outputs(batch_inputs,
+                                                    batch_data_samples)
+        H, W = batch_inputs.shape[-2:]
+        instances = []
+        for b, sample in enumerate(batch_data_samples):
+            inst = select_pseudo_instances(
+                cls[b], mask_logits[b], self.semi_train_cfg['score_thr'],
+                self.semi_train_cfg['min_mask_sum'])
+            masks = upsample_logits(inst.mask_logits, (H, W)) > 0
+            h, w = sample.img_shape
+            masks[:, h:, :] = False
+            masks[:, :, w:] = False
+            inst.masks = masks
+            instances.append(inst)
+        if self.refiner is not None and self.refine_enabled:
+            instances, self.refine_stats = self.refiner(
+                self.denormalize(batch_inputs), instances)
+        for sample, inst in zip(batch_data_samples, instances):
+            sample.gt_instances = InstanceData(
+                labels=inst.labels,
+                scores=inst.scores,
+                masks=inst.masks,
+                bboxes=boxes_from_masks(inst.masks))
+        return batch_data_samples, {}
+
+    def project_pseudo_instances(self, batch_pseudo_instances: SampleList,
+                                 batch_data_samples: SampleList
+                                 ) -> SampleList:
+        """Carry each image's pseudo-instances from the teacher's view to
+        the student's view."""
+        for teacher, student in zip(batch_pseudo_instances,
+                                    batch_data_samples):
+            inst = teacher.gt_instances
+            matrix = view_to_view_matrix(
+                teacher.metainfo.get('homography_matrix', torch.eye(3)),
+                student.metainfo.get('homography_matrix', torch.eye(3)))
+            masks = warp_masks(inst.masks, matrix, student.batch_input_shape)
+            h, w = student.img_shape
+            masks[:, h:, :] = False
+            masks[:, :, w:] = False
+            keep = masks.flatten(1).any(dim=1)
+            student.gt_instances = InstanceData(
+                labels=inst.labels[keep],
+                scores=inst.scores[keep],
+                masks=masks[keep],
+                bboxes=boxes_from_masks(masks[keep]))
+        return batch_data_samples
+
+    def mix_unlabeled(self, batch_inputs: Tensor,
+                      batch_data_samples: SampleList
+                      ) -> Tuple[Tensor, SampleList]:
+        """ARP and the strong photometric augmentation, on pixels before
+        normalisation."""
+        if self.pseudo_label_mix is None:
+            return batch_inputs, batch_data_samples
+        images, samples = self.pseudo_label_mix(
+            self.denormalize(batch_inputs), batch_data_samples)
+        return self.normalize(images), samples
+
+    def predict(self, batch_inputs: Tensor,
+                batch_data_samples: SampleList) -> SampleList:
+        on = self.semi_test_cfg.get('predict_on', 'student')
+        model = self.teacher if on == 'teacher' else self.student
+        return model(batch_inputs, batch_data_samples, mode='predict')

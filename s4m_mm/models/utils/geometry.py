@@ -1,0 +1,47 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""Carrying masks between two augmented views of the same image."""
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def view_to_view_matrix(src_homography, dst_homography) -> np.ndarray:
+    """``dst @ inv(src)``: maps pixels of the ``src`` view to the ``dst``
+    view, given each view's ``homography_matrix`` (original -> view) that
+    mmdet's geometric transforms record."""
+    src = np.asarray(src_homography, dtype=np.float64)
+    dst = np.asarray(dst_homography, dtype=np.float64)
+    return dst @ np.linalg.inv(src)
+
+
+def warp_masks(masks: Tensor, matrix, out_hw: Sequence[int]) -> Tensor:
+    """Warp ``(N, H, W)`` bool masks with a 3 x 3 pixel homography into an
+    ``out_hw`` canvas (nearest neighbour; outside the source is False).
+
+    The identity with an equal canvas returns the masks unchanged (no
+    resampling), which is the common case of views that share geometry.
+    """
+    H_out, W_out = int(out_hw[0]), int(out_hw[1])
+    matrix = torch.as_tensor(np.asarray(matrix), dtype=torch.float64)
+    if masks.shape[-2:] == (H_out, W_out) and torch.allclose(
+            matrix, torch.eye(3, dtype=torch.float64)):
+        return masks.clone()
+    n, H, W = masks.shape
+    if n == 0:
+        return masks.new_zeros((0, H_out, W_out))
+    inv = torch.linalg.inv(matrix).to(torch.float32).to(masks.device)
+    ys, xs = torch.meshgrid(
+        torch.arange(H_out, device=masks.device, dtype=torch.float32) + 0.5,
+        torch.arange(W_out, device=masks.device, dtype=torch.float32) + 0.5,
+        indexing='ij')
+    dst = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)  # (H', W', 3)
+    src = dst @ inv.T
+    src = src[..., :2] / src[..., 2:3]
+    grid = torch.stack([src[..., 0] / W, src[..., 1] / H], dim=-1) * 2 - 1
+    out = F.grid_sample(
+        masks[:, None].float(), grid[None].expand(n, -1, -1, -1),
+        mode='nearest', padding_mode='zeros', align_corners=False)
+    return out[:, 0] > 0.5

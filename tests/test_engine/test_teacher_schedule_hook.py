@@ -1,0 +1,129 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmengine.logging import MMLogger
+from torch import nn
+
+from s4m_mm.engine.hooks import TeacherScheduleHook
+
+
+def net(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+
+
+class Pair(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.student, self.teacher = net(0), net(1)
+
+
+def runner(model, it=0):
+    return SimpleNamespace(model=model, iter=it,
+                           logger=MMLogger.get_instance('test_tsh'))
+
+
+def run_iters(hook, model, start, stop):
+    """Simulate training iterations [start, stop): the student changes."""
+    for it in range(start, stop):
+        with torch.no_grad():
+            for p in model.student.parameters():
+                p.add_(0.1 * (it + 1))
+            model.student[1].running_mean.add_(1.0)
+            model.student[1].num_batches_tracked.add_(1)
+        hook.after_train_iter(runner(model, it), it)
+
+
+@pytest.fixture
+def stage1(tmp_path):
+    state = net(7).state_dict()
+    path = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': state, 'meta': {}}, path)
+    return str(path), state
+
+
+def test_fresh_run_loads_teacher_and_keeps_it_during_burn_in(stage1):
+    path, state = stage1
+    model = Pair()
+    hook = TeacherScheduleHook(path, burn_in=5, decay=0.9)
+    hook.before_train(runner(model, 0))
+    for k, v in model.teacher.state_dict().items():
+        assert torch.equal(v, state[k])
+    run_iters(hook, model, 0, 4)  # iterations 1..4 done
+    for k, v in model.teacher.state_dict().items():
+        assert torch.equal(v, state[k])
+
+
+def test_copy_at_burn_in_then_ema(stage1):
+    path, _ = stage1
+    model = Pair()
+    hook = TeacherScheduleHook(path, burn_in=3, decay=0.9)
+    hook.before_train(runner(model, 0))
+    run_iters(hook, model, 0, 3)
+    for (k, t), s in zip(model.teacher.state_dict().items(),
+                         model.student.state_dict().values()):
+        assert torch.equal(t, s), k
+    before = copy.deepcopy(model.teacher.state_dict())
+    run_iters(hook, model, 3, 4)
+    after, student = model.teacher.state_dict(), model.student.state_dict()
+    for k in after:
+        if after[k].is_floating_point():
+            expected = 0.9 * before[k] + 0.1 * student[k]
+            assert torch.allclose(after[k], expected), k
+        else:
+            assert torch.equal(after[k], student[k]), k
+
+
+def test_resume_keeps_checkpoint_teacher(stage1):
+    path, state = stage1
+    model = Pair()
+    resumed = {k: v + 1 for k, v in model.teacher.state_dict().items()}
+    model.teacher.load_state_dict(resumed)
+    TeacherScheduleHook(path, burn_in=5).before_train(runner(model, 7))
+    for k, v in model.teacher.state_dict().items():
+        assert torch.equal(v, resumed[k])
+
+
+def test_resume_gives_the_same_teacher_as_an_uninterrupted_run(stage1):
+    path, _ = stage1
+    straight = Pair()
+    hook = TeacherScheduleHook(path, burn_in=3, decay=0.8)
+    hook.before_train(runner(straight, 0))
+    run_iters(hook, straight, 0, 6)
+
+    first = Pair()
+    hook = TeacherScheduleHook(path, burn_in=3, decay=0.8)
+    hook.before_train(runner(first, 0))
+    run_iters(hook, first, 0, 2)  # stopped before burn-in ends
+    saved = copy.deepcopy(first.state_dict())
+    second = Pair()
+    second.load_state_dict(saved)  # what --resume restores
+    hook = TeacherScheduleHook(path, burn_in=3, decay=0.8)
+    hook.before_train(runner(second, 2))
+    run_iters(hook, second, 2, 6)
+    for k, v in straight.state_dict().items():
+        assert torch.allclose(v.float(), second.state_dict()[k].float()), k
+
+
+def test_teacher_of_another_architecture_is_refused(tmp_path):
+    path = tmp_path / 'other.pth'
+    torch.save({'state_dict': nn.Linear(3, 5).state_dict()}, path)
+    hook = TeacherScheduleHook(str(path), burn_in=1)
+    with pytest.raises(RuntimeError, match='does not fit the teacher'):
+        hook.before_train(runner(Pair(), 0))
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        TeacherScheduleHook(str(tmp_path / 'missing.pth')).before_train(
+            runner(Pair(), 0))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='decay'):
+        TeacherScheduleHook('x', decay=1.0)
+    with pytest.raises(ValueError, match='burn_in'):
+        TeacherScheduleHook('x', burn_in=-1)
+    with pytest.raises(TypeError, match='teacher'):
+        TeacherScheduleHook('x').before_train(runner(net(0), 0))

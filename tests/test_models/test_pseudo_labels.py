@@ -1,0 +1,185 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""Stage-2 pseudo-labels: the paper's selection and SAM refinement."""
+import copy
+
+import pytest
+import torch
+from mmengine.structures import InstanceData
+
+from s4m_mm.models.refiners import SAMPseudoLabelRefiner
+from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks, mask_iou,
+                                               sample_prompt_points,
+                                               select_pseudo_instances)
+
+
+def test_selection_thresholds():
+    # 4 queries, 2 classes + no-object
+    cls = torch.tensor([
+        [5.0, 0.0, 0.0],  # class 0, conf ~0.99 -> kept
+        [0.0, 0.0, 5.0],  # no object -> dropped
+        [1.0, 0.8, 0.0],  # class 0 but conf ~0.47 -> dropped
+        [0.0, 6.0, 0.0],  # class 1, conf high, but tiny mask -> dropped
+    ])
+    masks = torch.full((4, 8, 8), -10.0)
+    masks[0, :4, :4] = 10.0  # sigmoid sum 16 > 5
+    masks[1, :4, :4] = 10.0
+    masks[2, :4, :4] = 10.0
+    masks[3, 0, :4] = 10.0  # sigmoid sum ~4 -> not > 5
+    inst = select_pseudo_instances(cls, masks, score_thr=0.7,
+                                   min_mask_sum=5.0)
+    assert inst.labels.tolist() == [0]
+    assert inst.scores[0] > 0.7
+    assert int(inst.masks[0].sum()) == 16
+    assert torch.equal(inst.mask_logits[0], masks[0])
+
+
+def test_selection_confidence_is_strict():
+    cls = torch.log(torch.tensor([[0.7, 0.2, 0.1]]))
+    masks = torch.full((1, 4, 4), 10.0)
+    assert len(select_pseudo_instances(cls, masks, 0.7, 0.0)) == 0
+    assert len(select_pseudo_instances(cls, masks, 0.69, 0.0)) == 1
+
+
+def test_point_sampling_follows_softmax_of_logits_without_repeats():
+    logits = torch.full((1, 4, 4), -20.0)
+    logits[0, 1, 2] = 0.0
+    logits[0, 3, 0] = 0.0
+    logits[0, 0, 0] = 0.0
+    g = torch.Generator().manual_seed(0)
+    counts = torch.zeros(16)
+    for _ in range(50):
+        xy, labels = sample_prompt_points(logits, 3, 'logits', g)
+        flat = (xy[0, :, 1] - 0.5) * 4 + (xy[0, :, 0] - 0.5)
+        assert len(set(flat.long().tolist())) == 3  # no repeats
+        counts[flat.long()] += 1
+    # all mass on the 3 hot pixels: each is drawn every time
+    assert counts[[6, 12, 0]].tolist() == [50, 50, 50]
+    assert labels.eq(1).all()
+
+    # frequencies follow the softmax: one pixel 3x likelier than the others
+    logits = torch.zeros(1, 1, 4)
+    logits[0, 0, 0] = torch.log(torch.tensor(3.0))
+    g = torch.Generator().manual_seed(1)
+    first = torch.zeros(4)
+    for _ in range(2000):
+        xy, _ = sample_prompt_points(logits, 1, 'logits', g)
+        first[int(xy[0, 0, 0])] += 1
+    assert abs(first[0] / 2000 - 0.5) < 0.04
+
+
+def test_soft_in_mask_sampling_stays_in_mask_and_pads():
+    logits = torch.full((2, 6, 6), -5.0)
+    logits[0, 2:5, 2:5] = 3.0  # 9 px in mask
+    logits[1, 0, 0] = 2.0  # 1 px in mask
+    xy, labels = sample_prompt_points(logits, 3, 'soft_in_mask',
+                                      torch.Generator().manual_seed(0))
+    inside = logits[0][xy[0, :, 1].long(), xy[0, :, 0].long()] > 0
+    assert inside.all() and labels[0].eq(1).all()
+    assert labels[1].tolist() == [1.0, -1.0, -1.0]
+    assert xy[1, 0].tolist() == [0.5, 0.5]
+    with pytest.raises(ValueError, match='point sampling'):
+        sample_prompt_points(logits, 3, 'uniform')
+
+
+def test_boxes_and_iou():
+    m = torch.zeros(2, 10, 10, dtype=torch.bool)
+    m[0, 2:5, 3:8] = True
+    assert boxes_from_masks(m).tolist() == [[3, 2, 8, 5], [0, 0, 0, 0]]
+    n = m.clone()
+    n[0, 2:5, 3:5] = False
+    assert torch.allclose(mask_iou(m, n)[:1], torch.tensor([9 / 15]))
+
+
+def tiny_refiner(**kw):
+    sam = dict(type='SAMAdapter', sam_type='vit_b', checkpoint=None,
+               random_init=True, img_size=64, encoder_depth=1)
+    return SAMPseudoLabelRefiner(sam=sam, **kw)
+
+
+def instances(n, hw=(32, 32), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, hw[0] // 4, hw[1] // 4, generator=g) * 3
+    masks = torch.nn.functional.interpolate(
+        logits[:, None], size=hw, mode='bilinear')[:, 0] > 0
+    return InstanceData(labels=torch.arange(n), scores=torch.rand(n),
+                        mask_logits=logits, masks=masks)
+
+
+def test_refiner_keeps_labels_and_picks_highest_iou():
+    torch.manual_seed(0)
+    refiner = tiny_refiner()
+    images = torch.rand(2, 3, 32, 32) * 255
+    insts = [instances(3), instances(2, seed=1)]
+    g = torch.Generator().manual_seed(0)
+    out, stats = refiner(images, insts, g)
+    assert [len(o) for o in out] == [3, 2]
+    for o, i in zip(out, insts):
+        assert torch.equal(o.labels, i.labels)
+        assert torch.equal(o.mask_logits, i.mask_logits)
+        assert o.masks.shape == (len(i), 32, 32) and o.masks.dtype == \
+            torch.bool
+    assert stats['instances'] == 5 and stats['refined'] == 5
+    # the chosen mask is SAM's best-IoU candidate for the same prompts
+    prompts = refiner.prompts(insts, (32, 32),
+                              torch.Generator().manual_seed(0))
+    emb = refiner.sam.embed_images(images)
+    logits, iou = refiner.sam.predict_masks(
+        emb, prompts['image_index'], points=prompts['points'],
+        point_labels=prompts['point_labels'], out_size=(32, 32),
+        img_shape=(32, 32))
+    best = logits[torch.arange(5), iou.argmax(1)] > 0
+    assert torch.equal(torch.cat([o.masks for o in out]), best)
+
+
+def test_refiner_batched_equals_per_image():
+    refiner = tiny_refiner(prompt='box+points')
+    images = torch.rand(2, 3, 32, 32) * 255
+    insts = [instances(3), instances(2, seed=1)]
+    both, _ = refiner(images, insts, torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    one = [refiner(images[i:i + 1], [insts[i]], g)[0][0] for i in range(2)]
+    for a, b in zip(both, one):
+        assert torch.equal(a.masks, b.masks)
+
+
+def test_points_are_inside_the_image():
+    refiner = tiny_refiner()
+    insts = [instances(4, hw=(48, 32))]
+    p = refiner.prompts(insts, (48, 32), torch.Generator().manual_seed(0))
+    x, y = p['points'][..., 0], p['points'][..., 1]
+    assert bool(((x > 0) & (x < 32) & (y > 0) & (y < 48)).all())
+
+
+def test_gate_keeps_teacher_masks():
+    refiner = tiny_refiner(gate=dict(min_pred_iou=2.0))  # never reached
+    insts = [instances(3)]
+    out, stats = refiner(torch.rand(1, 3, 32, 32) * 255, insts)
+    assert stats['refined'] == 0
+    assert torch.equal(out[0].masks, insts[0].masks)
+    with pytest.raises(ValueError, match='unknown gate keys'):
+        tiny_refiner(gate=dict(iou=0.5))
+    with pytest.raises(ValueError, match='prompt must be one of'):
+        tiny_refiner(prompt='mask')
+
+
+def test_no_instances_means_no_sam_call():
+    refiner = tiny_refiner()
+    empty = InstanceData(labels=torch.zeros(0, dtype=torch.long),
+                         mask_logits=torch.zeros(0, 8, 8),
+                         masks=torch.zeros(0, 32, 32, dtype=torch.bool))
+    out, stats = refiner(torch.rand(1, 3, 32, 32), [empty])
+    assert len(out[0]) == 0 and stats['instances'] == 0
+
+
+def test_refiner_under_bf16_autocast_matches_float32():
+    torch.manual_seed(0)
+    ref32 = tiny_refiner()
+    ref16 = copy.deepcopy(ref32)  # shares the frozen SAM weights
+    ref16.sam.autocast_dtype = 'bfloat16'
+    assert ref32.sam.autocast_dtype is None
+    images = torch.rand(1, 3, 32, 32) * 255
+    insts = [instances(3)]
+    a, _ = ref32(images, insts, torch.Generator().manual_seed(0))
+    b, _ = ref16(images, insts, torch.Generator().manual_seed(0))
+    agree = (a[0].masks == b[0].masks).float().mean()
+    assert agree > 0.95
