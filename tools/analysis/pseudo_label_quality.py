@@ -1,0 +1,107 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""Quality of S4M pseudo-labels against the hidden GT of unlabeled images,
+before and after SAM refinement. Prints a table and JSON.
+
+    python tools/analysis/pseudo_label_quality.py \
+        configs/s4m/demo/s4m-student_effl0_nuclei.py TEACHER.pth \
+        --gt-ann data/nuclei/annotations/unlabeled_gt.json
+
+The teacher (a plain Mask2Former checkpoint, e.g. from stage 1, or the
+``teacher`` of an S4M checkpoint exported with
+tools/model_converters/s4m_to_mask2former.py) predicts on the images of
+``--gt-ann`` with the config's test pipeline; pseudo-labels are selected as
+in training and refined by the config's refiner.
+"""
+import argparse
+import json
+import os.path as osp
+
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmengine.utils import import_modules_from_strings
+
+from mmdet.registry import MODELS
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='an S4M (stage 2) config')
+    parser.add_argument('teacher', help='plain Mask2Former checkpoint')
+    parser.add_argument('--gt-ann', required=True,
+                        help='COCO json of the unlabeled images with GT')
+    parser.add_argument('--iou-thr', type=float, default=0.5)
+    parser.add_argument('--out', help='write the result as json here')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args()
+
+
+def to_original_frame(masks, sample):
+    """``(N, H, W)`` masks of the (padded, resized) model input -> the
+    original image (``ori_shape``), where the test pipeline's GT lives."""
+    h, w = sample.img_shape
+    masks = masks[:, :h, :w].float()
+    if masks.shape[0] == 0:
+        return masks.new_zeros((0, *sample.ori_shape), dtype=torch.bool)
+    return F.interpolate(masks[None], size=tuple(sample.ori_shape),
+                         mode='bilinear', align_corners=False)[0] > 0.5
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    import_modules_from_strings(**cfg.custom_imports)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    from s4m_mm.engine.hooks import TeacherScheduleHook
+    from s4m_mm.evaluation import match_masks, pseudo_label_quality
+
+    model = MODELS.build(cfg.model)
+    if getattr(model, 'refiner', None) is None:
+        raise ValueError(f'{args.config}: model.refiner is not set; this '
+                         'tool compares pseudo-labels before and after it')
+    TeacherScheduleHook(args.teacher).load_teacher(model.teacher)
+    model.eval()
+    loader_cfg = cfg.val_dataloader.copy()
+    loader_cfg.dataset.ann_file = osp.abspath(args.gt_ann)
+    loader = Runner.build_dataloader(loader_cfg)
+
+    results = {'teacher': [], 'refined': []}
+    stats = []
+    for data in loader:
+        data = model.data_preprocessor(data, False)
+        inputs, samples = data['inputs'], data['data_samples']
+        gts = [
+            s.gt_instances.masks.to_tensor(torch.bool, inputs.device)
+            for s in samples
+        ]
+        for key, refine in (('teacher', False), ('refined', True)):
+            model.refine_enabled = refine
+            pseudo, _ = model.get_pseudo_instances(inputs, samples)
+            for sample, gt in zip(pseudo, gts):
+                masks = to_original_frame(sample.gt_instances.masks, sample)
+                results[key].append(match_masks(masks, gt, args.iou_thr))
+        stats.append(model.refine_stats)
+    summary = {k: pseudo_label_quality(v) for k, v in results.items()}
+    summary['images'] = len(results['teacher'])
+    summary['iou_thr'] = args.iou_thr
+    summary['refiner'] = dict(
+        prompt=model.refiner.prompt, num_points=model.refiner.num_points,
+        sam_type=model.refiner.sam.sam_type, gate=model.refiner.gate)
+    print(f'{"pseudo-labels":<14}{"mean IoU":>10}{"precision":>11}'
+          f'{"recall":>8}{"count":>7}')
+    for key in ('teacher', 'refined'):
+        q = summary[key]
+        print(f'{key:<14}{q["mean_iou"]:>10.3f}{q["precision"]:>11.3f}'
+              f'{q["recall"]:>8.3f}{q["num_pseudo"]:>7d}')
+    print(json.dumps(summary, indent=2))
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(summary, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
