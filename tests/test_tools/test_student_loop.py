@@ -82,3 +82,59 @@ def test_student_loop_runs_refines_mixes_and_saves_no_sam(
     assert any(k.startswith('student.') for k in state)
     assert not any('sam' in k.split('.') for k in state)
     assert not any(k.startswith('refiner.') for k in state)
+
+    # the exported student is a plain Mask2Former for stock mmdet
+    exported = str(tmp_path / 'student_mask2former.pth')
+    subprocess.run([
+        sys.executable, 'tools/model_converters/s4m_to_mask2former.py',
+        osp.join(work, 'iter_3.pth'), exported
+    ], cwd=repo_root, check=True, capture_output=True)
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(osp.join(repo_root, BASELINE))
+    cfg.model.backbone.checkpoint = None
+    stock = MODELS.build(cfg.model)
+    plain = torch.load(exported, map_location='cpu')['state_dict']
+    stock.load_state_dict(plain, strict=True)
+    for k, v in stock.state_dict().items():
+        assert torch.equal(v, state['student.' + k])
+
+
+def test_student_config_runs_under_mmdets_own_train_py(semi_data, tmp_path,
+                                                       repo_root):
+    import mmdet
+    root, ckpt = semi_data
+    mmdet_train = osp.join(osp.dirname(mmdet.__file__), '.mim/tools/train.py')
+    work = str(tmp_path / 'mmdet_student')
+    result = subprocess.run(
+        [sys.executable, mmdet_train, osp.join(repo_root, STUDENT),
+         '--work-dir', work, '--cfg-options'] + options(root, ckpt, 1),
+        cwd=repo_root, capture_output=True, text=True)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert osp.isfile(osp.join(work, 'iter_1.pth'))
+
+
+def test_pseudo_label_quality_tool(semi_data, tmp_path, repo_root):
+    root, ckpt = semi_data
+    out = str(tmp_path / 'quality.json')
+    result = subprocess.run(
+        [sys.executable, 'tools/analysis/pseudo_label_quality.py', STUDENT,
+         ckpt, '--gt-ann', osp.join(root, 'annotations/val.json'), '--out',
+         out, '--cfg-options', f'val_dataloader.dataset.data_root={root}/',
+         'model.refiner.sam.sam_type=vit_b',
+         'model.refiner.sam.checkpoint=None',
+         'model.refiner.sam.random_init=True',
+         'model.refiner.sam.img_size=64', 'model.refiner.sam.encoder_depth=1',
+         'model.semi_train_cfg.score_thr=0.0'],
+        cwd=repo_root, capture_output=True, text=True)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    with open(out) as f:
+        summary = json.load(f)
+    assert summary['images'] == 6
+    for key in ('teacher', 'refined'):
+        q = summary[key]
+        assert 0.0 <= q['mean_iou'] <= 1.0
+        assert 0.0 <= q['precision'] <= 1.0 and 0.0 <= q['recall'] <= 1.0
+        assert q['num_gt'] > 0
+    # refinement replaces masks, never the set of pseudo-instances
+    assert summary['teacher']['num_pseudo'] == \
+        summary['refined']['num_pseudo']

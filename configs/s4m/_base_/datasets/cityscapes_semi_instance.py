@@ -97,3 +97,53 @@ val_evaluator = dict(
     metric=['bbox', 'segm'],
     backend_args=backend_args)
 test_evaluator = val_evaluator
+
+# Stage 2 (the student): labeled and unlabeled images in one batch, half and
+# half (the paper: 16 + 16 over 4 GPUs, i.e. 4 + 4 a GPU). The teacher and
+# the student see the same crop; photometric augmentation of the student
+# follows ARP inside the model (no SSD colour jitter on unlabeled images).
+branch_field = ['sup', 'unsup_teacher', 'unsup_student']
+unsup_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor', 'flip', 'flip_direction',
+                   'homography_matrix')
+sup_pipeline = train_pipeline[:-1] + [
+    dict(
+        type='MultiBranch',
+        branch_field=branch_field,
+        sup=dict(type='PackDetInputs'))
+]
+unsup_pipeline = [
+    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
+    dict(type='LoadEmptyAnnotations'),
+    dict(
+        type='RandomChoiceResize',
+        scales=[(4096, int(x * 0.1 * 1024)) for x in range(5, 21)],
+        keep_ratio=True),
+    dict(
+        type='RandomCrop',
+        crop_size=crop_size,
+        crop_type='absolute',
+        allow_negative_crop=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='MultiBranch',
+        branch_field=branch_field,
+        unsup_teacher=dict(type='PackDetInputs', meta_keys=unsup_meta_keys),
+        unsup_student=dict(type='PackDetInputs', meta_keys=unsup_meta_keys))
+]
+semi_batch_size = 8
+semi_train_dataloader = dict(
+    _delete_=True,
+    batch_size=semi_batch_size,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(
+        type='MultiSourceSampler',
+        batch_size=semi_batch_size,
+        source_ratio=[1, 1]),
+    dataset=dict(
+        type='ConcatDataset',
+        datasets=[
+            dict(labeled_dataset, pipeline=sup_pipeline),
+            dict(unlabeled_dataset, pipeline=unsup_pipeline)
+        ]))

@@ -96,3 +96,55 @@ val_evaluator = dict(
     format_only=False,
     backend_args=backend_args)
 test_evaluator = val_evaluator
+
+# Stage 2 (the student): labeled and unlabeled images in one batch, half and
+# half (the paper: 12 + 12 over 4 GPUs, i.e. 3 + 3 a GPU). The teacher and
+# the student see the same LSJ crop of an unlabeled image; the student's
+# strong photometric augmentation follows ARP inside the model.
+branch_field = ['sup', 'unsup_teacher', 'unsup_student']
+unsup_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor', 'flip', 'flip_direction',
+                   'homography_matrix')
+sup_pipeline = train_pipeline[:-1] + [
+    dict(
+        type='MultiBranch',
+        branch_field=branch_field,
+        sup=dict(type='PackDetInputs'))
+]
+unsup_pipeline = [
+    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
+    dict(type='LoadEmptyAnnotations'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='RandomResize',
+        scale=crop_size,
+        ratio_range=(0.1, 2.0),
+        resize_type='Resize',
+        keep_ratio=True),
+    dict(
+        type='RandomCrop',
+        crop_size=crop_size,
+        crop_type='absolute',
+        allow_negative_crop=True),
+    dict(
+        type='MultiBranch',
+        branch_field=branch_field,
+        unsup_teacher=dict(type='PackDetInputs', meta_keys=unsup_meta_keys),
+        unsup_student=dict(type='PackDetInputs', meta_keys=unsup_meta_keys))
+]
+semi_batch_size = 6
+semi_train_dataloader = dict(
+    _delete_=True,
+    batch_size=semi_batch_size,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(
+        type='MultiSourceSampler',
+        batch_size=semi_batch_size,
+        source_ratio=[1, 1]),
+    dataset=dict(
+        type='ConcatDataset',
+        datasets=[
+            dict(labeled_dataset, pipeline=sup_pipeline),
+            dict(unlabeled_dataset, pipeline=unsup_pipeline)
+        ]))

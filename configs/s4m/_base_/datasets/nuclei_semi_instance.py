@@ -127,3 +127,19 @@ unsup_pipeline = [
         unsup_teacher=dict(type='PackDetInputs', meta_keys=unsup_meta_keys),
         unsup_student=dict(type='PackDetInputs', meta_keys=unsup_meta_keys))
 ]
+semi_batch_size = 6
+semi_train_dataloader = dict(
+    _delete_=True,
+    batch_size=semi_batch_size,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(
+        type='MultiSourceSampler',
+        batch_size=semi_batch_size,
+        source_ratio=[1, 1]),
+    dataset=dict(
+        type='ConcatDataset',
+        datasets=[
+            dict(labeled_dataset, pipeline=sup_pipeline),
+            dict(unlabeled_dataset, pipeline=unsup_pipeline)
+        ]))

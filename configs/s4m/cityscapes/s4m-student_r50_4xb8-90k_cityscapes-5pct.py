@@ -1,0 +1,47 @@
+# S4M stage 2 on Cityscapes 5 %: 4 labeled + 4 unlabeled images a GPU on 4
+# GPUs, 512 x 1024 crops, burn-in 15k iterations, EMA 0.9996, ARP without
+# scale jitter, minimum pasted area 3000 px at 512 x 1024.
+# Paper (SAM 2 Hiera-L): 30.1 mask AP.
+_base_ = [
+    '../_base_/models/s4m_student_r50.py',
+    '../_base_/datasets/cityscapes_semi_instance.py',
+    '../_base_/schedules/poly_90k.py', '../_base_/default_runtime.py'
+]
+
+num_classes = 8
+crop_size = (512, 1024)
+detector = _base_.detector
+detector.data_preprocessor.batch_augments = [
+    dict(
+        type='BatchFixedSizePad',
+        size=crop_size,
+        img_pad_value=0,
+        pad_mask=True,
+        mask_pad_value=0,
+        pad_seg=False)
+]
+detector.backbone.norm_cfg = dict(type='SyncBN', requires_grad=True)
+detector.panoptic_head.num_things_classes = num_classes
+detector.panoptic_head.loss_cls.class_weight = [1.0] * num_classes + [0.1]
+detector.panoptic_fusion_head.num_things_classes = num_classes
+model = dict(
+    detector=detector,
+    data_preprocessor=dict(data_preprocessor=detector.data_preprocessor),
+    pseudo_label_mix=dict(reference_area=512 * 1024, scale_jitter=None))
+
+train_dataloader = _base_.semi_train_dataloader
+train_dataloader.dataset.datasets[0].ann_file = \
+    'annotations/instancesonly_filtered_gtFine_train.1@5.json'
+train_dataloader.dataset.datasets[1].ann_file = \
+    'annotations/instancesonly_filtered_gtFine_train.1@5-unlabeled.json'
+
+custom_hooks = [
+    dict(
+        type='TeacherScheduleHook',
+        teacher_checkpoint='work_dirs/s4m-teacher_r50_2xb2-90k_cityscapes-'
+        '5pct/iter_90000.pth',
+        burn_in=15000,
+        decay=0.9996),
+    dict(type='PseudoLabelRefineHook', enabled=True, start_iter=0)
+]
+auto_scale_lr = dict(base_batch_size=32)
