@@ -7,7 +7,7 @@ config with ``custom_imports = dict(imports=['s4m_mm'])`` and
 own ``tools/train.py`` alike.
 """
 from .version import __version__
-from . import structures  # noqa: F401,E402
+from . import evaluation, structures  # noqa: F401,E402
 from .utils import checkpoint_compat  # noqa: F401  (mmengine + torch>=2.6)
 from . import datasets, engine, models  # noqa: F401,E402  (registration)
 

@@ -12,7 +12,8 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
 from s4m_mm.models.data_preprocessors import PseudoLabelMix
 from s4m_mm.models.data_preprocessors.pseudo_label_mix import (
-    blur_kernel_size, masks_to_bboxes, remove_occluded_pixels)
+    blur_kernel_size, remove_occluded_pixels)
+from s4m_mm.models.utils.pseudo_labels import boxes_from_masks
 
 torch.set_num_threads(1)
 
@@ -67,7 +68,7 @@ def make_batch(layouts,
         for k, (label, (y1, y2, x1, x2)) in enumerate(layout):
             masks[k, y1:y2, x1:x2] = True
             inputs[index, :, y1:y2, x1:x2] = colour(label)[:, None, None]
-        bboxes = masks_to_bboxes(masks)
+        bboxes = boxes_from_masks(masks)
         gt_instances = InstanceData(
             labels=torch.tensor([label for label, _ in layout],
                                 dtype=torch.long),
@@ -154,7 +155,7 @@ def test_paste_matches_reference(kind):
         assert torch.equal(final_masks.any(0), union)
         # bboxes recomputed from the occluded masks
         boxes = gt.bboxes.tensor if kind == 'bitmap' else gt.bboxes
-        assert torch.equal(boxes, masks_to_bboxes(final_masks))
+        assert torch.equal(boxes, boxes_from_masks(final_masks))
         # pixels: the partner's under its pasted masks, own elsewhere
         paste_area = masks[partner][pasted].any(0)
         expected_image = torch.where(paste_area, original[partner],
@@ -385,7 +386,7 @@ def test_helpers():
     visible = remove_occluded_pixels(masks)
     assert torch.equal(visible, torch.stack(reference_occlusion(list(masks))))
     assert visible.sum(0).max() == 1
-    assert masks_to_bboxes(masks).tolist() == [[0, 0, 4, 4], [2, 2, 6, 6],
+    assert boxes_from_masks(masks).tolist() == [[0, 0, 4, 4], [2, 2, 6, 6],
                                                [0, 3, 6, 5]]
     assert blur_kernel_size(2.0, 100) == 13
     assert blur_kernel_size(0.1, 100) == 3

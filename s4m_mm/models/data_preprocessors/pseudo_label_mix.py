@@ -21,6 +21,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import BaseBoxes
 from mmdet.structures.mask import BitmapMasks
+from s4m_mm.models.utils.pseudo_labels import boxes_from_masks
 
 MaskType = Union[BitmapMasks, Tensor]
 
@@ -91,31 +92,6 @@ def masks_like(masks: Tensor, template: MaskType) -> MaskType:
         array = masks.cpu().numpy().astype(np.uint8)
         return BitmapMasks(array, height, width)
     return masks.to(device=template.device, dtype=template.dtype)
-
-
-def masks_to_bboxes(masks: Tensor) -> Tensor:
-    """Tight boxes of instance masks, as mmdet's ``from_instance_masks``:
-    ``(x1, y1, x2, y2)`` with exclusive ``x2, y2``; all zeros for an empty
-    mask.
-
-    Args:
-        masks (Tensor): ``(N, H, W)`` bool.
-
-    Returns:
-        Tensor: ``(N, 4)`` float32 on the masks' device.
-    """
-    num, height, width = masks.shape
-    if num == 0:
-        return masks.new_zeros((0, 4), dtype=torch.float32)
-    cols = masks.any(dim=1).to(torch.uint8)  # (N, W)
-    rows = masks.any(dim=2).to(torch.uint8)  # (N, H)
-    x1 = cols.argmax(dim=1)
-    x2 = width - cols.flip(1).argmax(dim=1)
-    y1 = rows.argmax(dim=1)
-    y2 = height - rows.flip(1).argmax(dim=1)
-    boxes = torch.stack([x1, y1, x2, y2], dim=1).float()
-    boxes[cols.sum(dim=1) == 0] = 0
-    return boxes
 
 
 def remove_occluded_pixels(masks: Tensor) -> Tensor:
@@ -511,7 +487,7 @@ class PseudoLabelMix(nn.Module):
         """
         areas = masks.flatten(1).sum(dim=1)
         chosen = torch.nonzero((areas >= min_area) & (areas > 0)).flatten()
-        boxes = masks_to_bboxes(masks[chosen]).long().tolist()
+        boxes = boxes_from_masks(masks[chosen]).long().tolist()
         instances = []
         for index, (x1, y1, x2, y2) in zip(chosen.tolist(), boxes):
             pixels = image[:, y1:y2, x1:x2]
@@ -550,7 +526,7 @@ class PseudoLabelMix(nn.Module):
         pixels = F.interpolate(pixels[None], size=size, mode='nearest-exact')
         mask = F.interpolate(
             mask[None, None].float(), size=size, mode='nearest-exact') > 0.5
-        x1, y1, x2, y2 = masks_to_bboxes(mask[0]).long()[0].tolist()
+        x1, y1, x2, y2 = boxes_from_masks(mask[0]).long()[0].tolist()
         if x2 == 0:
             return None
         top = self._randint(area_h - (y2 - y1) + 1)
@@ -592,7 +568,7 @@ class PseudoLabelMix(nn.Module):
         kept = carried[keep.nonzero().flatten().cpu()]
         kept.masks = masks_like(visible[keep], receiver.gt_instances.masks)
         kept.bboxes = self._boxes_like(
-            masks_to_bboxes(visible[keep]),
+            boxes_from_masks(visible[keep]),
             receiver.gt_instances.get('bboxes'))
         receiver.gt_instances = kept
         return int(keep[own_masks.shape[0]:].sum())
