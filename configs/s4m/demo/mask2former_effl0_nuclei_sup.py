@@ -8,6 +8,6 @@ _base_ = [
 
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=400, max_keep_ckpts=1))
+    checkpoint=dict(interval=250, max_keep_ckpts=1))
 log_processor = dict(window_size=20)
 randomness = dict(seed=0)
