@@ -12,7 +12,8 @@ import os.path as osp
 
 from mmengine.config import Config
 
-from s4m_mm.utils.launch import add_common_args, build_runner, load_config
+from s4m_mm.utils.launch import (add_common_args, build_runner, load_config,
+                                 shutdown_distributed)
 
 
 def parse_args():
@@ -69,6 +70,7 @@ def main():
         os.makedirs(osp.dirname(osp.abspath(args.metrics_out)), exist_ok=True)
         with open(args.metrics_out, 'w') as f:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

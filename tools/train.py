@@ -13,7 +13,8 @@ import os.path as osp
 
 from mmengine.config import Config
 
-from s4m_mm.utils.launch import add_common_args, build_runner, load_config
+from s4m_mm.utils.launch import (add_common_args, build_runner, load_config,
+                                 shutdown_distributed)
 
 
 def parse_args():
@@ -74,6 +75,7 @@ def main():
     runner = build_runner(cfg)
     runner.train()
     print(f'work dir: {osp.abspath(cfg.work_dir)}')
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -42,6 +42,15 @@ def cpu_ddp_wrapper_cfg(cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def shutdown_distributed() -> None:
+    """Destroy the process group before the interpreter exits: a gloo group
+    left alive aborts the processes at exit ("terminate called without an
+    active exception") after a successful run."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """``--work-dir``, ``--cfg-options``, ``--launcher`` and
     ``--local-rank``, as mmdet's tools have them."""

@@ -122,3 +122,22 @@ def test_sd_teacher_trains_and_its_checkpoint_tests_as_plain_mask2former(
          metrics_file, '--cfg-options'] + options(tiny_nuclei), repo_root)
     with open(metrics_file) as f:
         assert 'coco/segm_mAP' in json.load(f)
+
+
+def test_dist_train_with_two_cpu_processes(tiny_nuclei, tmp_path,
+                                           repo_root):
+    import os
+    work = str(tmp_path / 'dist')
+    env = dict(os.environ,
+               PATH=osp.dirname(sys.executable) + os.pathsep +
+               os.environ.get('PATH', ''),
+               PORT='29517')
+    result = subprocess.run(
+        ['bash', 'tools/dist_train.sh', DEMO, '2', '--work-dir', work,
+         '--cfg-options'] + options(tiny_nuclei, iters=2),
+        cwd=repo_root, capture_output=True, text=True, env=env)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert 'Distributed training: True' in log
+    assert 'device_ids=None' in log  # CPU DDP
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))
