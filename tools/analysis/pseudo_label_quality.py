@@ -70,21 +70,18 @@ def main():
     loader = Runner.build_dataloader(loader_cfg)
 
     results = {'teacher': [], 'refined': []}
-    stats = []
     for data in loader:
         data = model.data_preprocessor(data, False)
         inputs, samples = data['inputs'], data['data_samples']
-        gts = [
-            s.gt_instances.masks.to_tensor(torch.bool, inputs.device)
-            for s in samples
-        ]
-        for key, refine in (('teacher', False), ('refined', True)):
-            model.refine_enabled = refine
-            pseudo, _ = model.get_pseudo_instances(inputs, samples)
-            for sample, gt in zip(pseudo, gts):
-                masks = to_original_frame(sample.gt_instances.masks, sample)
+        # the teacher runs once; SAM refines that same selection
+        selected = model.select_teacher_instances(inputs, samples)
+        refined, _ = model.refiner(model.denormalize(inputs), selected)
+        for key, instances in (('teacher', selected), ('refined', refined)):
+            for sample, inst in zip(samples, instances):
+                gt = sample.gt_instances.masks.to_tensor(
+                    torch.bool, inputs.device)
+                masks = to_original_frame(inst.masks, sample)
                 results[key].append(match_masks(masks, gt, args.iou_thr))
-        stats.append(model.refine_stats)
     summary = {k: pseudo_label_quality(v) for k, v in results.items()}
     summary['images'] = len(results['teacher'])
     summary['iou_thr'] = args.iou_thr

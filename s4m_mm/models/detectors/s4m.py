@@ -1,5 +1,5 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -157,12 +157,13 @@ class S4M(SemiBaseDetector):
         return cls_list[-1], mask_list[-1]
 
     @torch.no_grad()
-    def get_pseudo_instances(self, batch_inputs: Tensor,
-                             batch_data_samples: SampleList
-                             ) -> Tuple[SampleList, dict]:
-        """Selected (and refined) pseudo-instances in the teacher's view,
-        as ``gt_instances`` with ``masks (N, H, W)`` bool at the batch input
-        size, ``labels``, ``scores`` and ``bboxes``."""
+    def select_teacher_instances(self, batch_inputs: Tensor,
+                                 batch_data_samples: SampleList
+                                 ) -> List[InstanceData]:
+        """The teacher's selected pseudo-instances of each image, before
+        refinement: ``labels``, ``scores``, ``mask_logits (N, H/4, W/4)``
+        and ``masks (N, H, W)`` bool at the batch input size (the padding is
+        False)."""
         cls, mask_logits = self.teacher_raw_outputs(batch_inputs,
                                                     batch_data_samples)
         H, W = batch_inputs.shape[-2:]
@@ -177,6 +178,17 @@ class S4M(SemiBaseDetector):
             masks[:, :, w:] = False
             inst.masks = masks
             instances.append(inst)
+        return instances
+
+    @torch.no_grad()
+    def get_pseudo_instances(self, batch_inputs: Tensor,
+                             batch_data_samples: SampleList
+                             ) -> Tuple[SampleList, dict]:
+        """Selected (and, when enabled, refined) pseudo-instances in the
+        teacher's view, as ``gt_instances`` with ``masks (N, H, W)`` bool at
+        the batch input size, ``labels``, ``scores`` and ``bboxes``."""
+        instances = self.select_teacher_instances(batch_inputs,
+                                                  batch_data_samples)
         if self.refiner is not None and self.refine_enabled:
             instances, self.refine_stats = self.refiner(
                 self.denormalize(batch_inputs), instances)
