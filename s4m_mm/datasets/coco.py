@@ -7,7 +7,7 @@ from mmdet.datasets import CityscapesDataset, CocoDataset
 from mmdet.datasets.api_wrappers import COCO
 from mmdet.registry import DATASETS
 
-from .coco_validation import AnnotationError, load_coco_json
+from .coco_validation import POLYGON_MARGIN, AnnotationError, load_coco_json
 
 
 class CheckedCOCO(COCO):
@@ -17,8 +17,11 @@ class CheckedCOCO(COCO):
     in the file instead of silently returning fewer ids.
     """
 
-    def __init__(self, annotation_file: str, hint: Optional[str] = None):
-        data = load_coco_json(annotation_file, hint)
+    def __init__(self,
+                 annotation_file: str,
+                 hint: Optional[str] = None,
+                 polygon_margin: Optional[float] = POLYGON_MARGIN):
+        data = load_coco_json(annotation_file, hint, polygon_margin)
         super().__init__(None)
         self.source = annotation_file
         self.dataset = data
@@ -47,8 +50,11 @@ class CheckedCocoMixin:
         ignore_extra_categories (bool): annotations whose category is not one
             of the config's classes are an error unless this is True (then
             they are dropped, as stock mmdet does). Defaults to False.
-        check_image_files (bool): every image file must exist (local files
-            only). Defaults to True.
+        check_image_files (bool): every image file must exist and be
+            non-empty (local files only). Defaults to True.
+        polygon_margin (float, optional): how far (px) polygon points may
+            lie outside the image; ``None`` skips that check. Defaults to
+            :data:`~s4m_mm.datasets.coco_validation.POLYGON_MARGIN`.
     """
 
     def __init__(self,
@@ -56,15 +62,18 @@ class CheckedCocoMixin:
                  missing_hint: str = '',
                  ignore_extra_categories: bool = False,
                  check_image_files: bool = True,
+                 polygon_margin: Optional[float] = POLYGON_MARGIN,
                  **kwargs):
         self.missing_hint = missing_hint
+        self.polygon_margin = polygon_margin
         self.ignore_extra_categories = ignore_extra_categories
         self.check_image_files = check_image_files
         super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         hint = self.missing_hint or None
-        self.COCOAPI = lambda path: CheckedCOCO(path, hint)
+        self.COCOAPI = lambda path: CheckedCOCO(path, hint,
+                                                self.polygon_margin)
         if not self.ann_file or not osp.exists(self.ann_file):
             # files on a remote backend are checked when read
             if self.backend_args is None:
@@ -98,15 +107,25 @@ class CheckedCocoMixin:
                 'drop them')
 
     def _check_image_files(self, data_list: List[dict]) -> None:
-        missing = [
-            d['img_path'] for d in data_list if not osp.isfile(d['img_path'])
-        ]
+        missing, empty = [], []
+        for d in data_list:
+            path = d['img_path']
+            if not osp.isfile(path):
+                missing.append(path)
+            elif osp.getsize(path) == 0:
+                # OpenCV's error for an empty file does not name it (other
+                # undecodable bytes fail in LoadImageFromFile, naming it)
+                empty.append(path)
         if missing:
             shown = ', '.join(missing[:3])
             raise FileNotFoundError(
                 f'{self.ann_file}: {len(missing)} of {len(data_list)} image '
                 f'files do not exist (data_prefix={self.data_prefix}), e.g. '
                 f'{shown}')
+        if empty:
+            raise ValueError(
+                f'{self.ann_file}: {len(empty)} of {len(data_list)} image '
+                f'files are empty (0 bytes), e.g. {", ".join(empty[:3])}')
 
 
 @DATASETS.register_module()

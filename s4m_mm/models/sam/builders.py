@@ -245,11 +245,29 @@ def _first(keys: List[str], num: int = 5) -> str:
     return shown + (f', ... ({len(keys)} in all)' if len(keys) > num else '')
 
 
+def describe_sam_state_dict(state: Dict[str, Tensor]) -> Optional[str]:
+    """What SAM variant a state dict holds, from its image encoder, e.g.
+    ``'vit_b (embed_dim 768, 12 blocks)'``; ``None`` if unknown."""
+    if 'image_encoder.patch_embed.seq.0.c.weight' in state:
+        return 'lite_medsam (TinyViT encoder)'
+    patch = state.get('image_encoder.patch_embed.proj.weight')
+    if patch is None:
+        return None
+    dim = patch.shape[0]
+    depth = len({
+        k.split('.')[2]
+        for k in state if k.startswith('image_encoder.blocks.')
+    })
+    names = [n for n, cfg in VIT_VARIANTS.items() if cfg['embed_dim'] == dim]
+    name = names[0] if names else 'ViT'
+    return f'{name} (embed_dim {dim}, {depth} blocks)'
+
+
 def check_state_dict_fits(model: nn.Module, state: Dict[str, Tensor],
                           path: str, sam_type: str) -> None:
     """Raise :class:`CheckpointMismatchError` (a ``RuntimeError``) naming
-    ``path`` and the first missing, unexpected and mis-shaped keys unless
-    ``state`` fits ``model`` exactly."""
+    ``path``, the variant the file holds and the first missing, unexpected
+    and mis-shaped keys unless ``state`` fits ``model`` exactly."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -269,6 +287,9 @@ def check_state_dict_fits(model: nn.Module, state: Dict[str, Tensor],
     if mis_shaped:
         problems.append(f'{len(mis_shaped)} keys of another shape: '
                         f'{_first(mis_shaped, 3)}')
+    held = describe_sam_state_dict(state)
+    if held is not None:
+        problems.insert(0, f'the file holds a {held} SAM')
     raise CheckpointMismatchError(
         f'SAM checkpoint {path!r} does not fit sam_type={sam_type!r}: ' +
         '; '.join(problems))
