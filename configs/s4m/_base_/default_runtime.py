@@ -11,5 +11,11 @@ default_hooks = dict(
         by_epoch=False,
         interval=5000,
         max_keep_ckpts=3,
-        save_last=True))
+        save_last=True),
+    # stop at the first NaN / inf loss, before the checkpoint of that
+    # iteration is written (s4m_mm/engine/hooks/finite_loss_hook.py)
+    finite_loss=dict(type='FiniteLossHook'),
+    # random generator states in checkpoints: --resume continues exactly
+    # (s4m_mm/engine/hooks/rng_state_hook.py)
+    rng_state=dict(type='RNGStateHook'))
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)

@@ -42,6 +42,18 @@ custom_hooks = [
         '5pct/iter_90000.pth',
         burn_in=15000,
         decay=0.9996),
-    dict(type='PseudoLabelRefineHook', enabled=True, start_iter=0)
+    dict(type='PseudoLabelRefineHook', enabled=True, start_iter=0),
+    # teacher and student identical in every process, SAM outside DDP
+    dict(
+        type='ReplicaCheckHook',
+        interval=5000,
+        modules=('teacher', 'student'))
 ]
+# Opt-in pseudo-label quality: the unlabeled json of the split keeps the
+# gtFine train GT. To log the mask IoU / precision / recall of the
+# teacher's, the SAM-refined and the ARP-mixed pseudo-labels against it
+# (plq_* in the log and vis_data/scalars.json; the GT never enters
+# training), add
+#     dict(type='PseudoLabelQualityHook', interval=500)
+# to custom_hooks (ann_file defaults to the unlabeled dataset's json).
 auto_scale_lr = dict(base_batch_size=32)

@@ -1,0 +1,233 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""Check that the processes of a distributed run hold the same model."""
+import hashlib
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import torch
+from mmengine.dist import all_gather_object, get_rank, get_world_size
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+from torch import Tensor, nn
+
+from mmdet.registry import HOOKS
+from s4m_mm.models.sam import SAMAdapter
+from .teacher_schedule_hook import unwrap
+
+#: mismatching tensors named in an error, at most
+MAX_NAMED = 5
+
+
+def update_digest(digest, tensor: Tensor) -> None:
+    """Feed a tensor's dtype, shape and exact bytes to a hashlib digest."""
+    data = tensor.detach().cpu().contiguous().reshape(-1)
+    digest.update(f'{data.dtype}{tuple(tensor.shape)}'.encode())
+    digest.update(data.view(torch.uint8).numpy().tobytes())
+
+
+def tensor_digest(tensor: Tensor) -> str:
+    """SHA-1 of a tensor's dtype, shape and exact values (hex)."""
+    digest = hashlib.sha1()
+    update_digest(digest, tensor)
+    return digest.hexdigest()
+
+
+def state_digests(model: nn.Module,
+                  modules: Optional[Sequence[str]] = None,
+                  buffers: bool = False) -> Dict[str, str]:
+    """Digests of the parameters (and buffers) of ``model``'s submodules.
+
+    Args:
+        model (nn.Module): the unwrapped model.
+        modules (Sequence[str], optional): dotted submodule names, e.g.
+            ``('teacher', 'student')``; ``None`` takes the whole model.
+        buffers (bool): include buffers.
+
+    Returns:
+        dict[str, str]: full tensor name -> :func:`tensor_digest`.
+    """
+    roots = {'': model}
+    if modules is not None:
+        roots = {}
+        for name in modules:
+            try:
+                roots[name] = model.get_submodule(name)
+            except AttributeError:
+                raise KeyError(
+                    f'ReplicaCheckHook: modules={tuple(modules)!r} names '
+                    f'{name!r}, which {type(model).__name__} does not '
+                    'have') from None
+    digests = {}
+    for prefix, module in roots.items():
+        tensors = list(module.named_parameters(prefix=prefix))
+        if buffers:
+            tensors += list(module.named_buffers(prefix=prefix))
+        for name, tensor in tensors:
+            digests[name] = tensor_digest(tensor)
+    return digests
+
+
+def mismatched_tensors(digests: List[Dict[str, str]]) -> List[str]:
+    """Tensors whose digest is not the same in every process.
+
+    Args:
+        digests (list[dict[str, str]]): :func:`state_digests` of each rank.
+
+    Returns:
+        list[str]: ``'<name> (ranks [r, ...] differ from rank 0)'``, sorted
+        by name; a tensor missing in a process counts as different.
+    """
+    problems = []
+    for name in sorted(set().union(*digests)):
+        values = [per_rank.get(name) for per_rank in digests]
+        differ = [rank for rank, value in enumerate(values)
+                  if value != values[0]]
+        if differ:
+            problems.append(f'{name} (ranks {differ} differ from rank 0)')
+    return problems
+
+
+def frozen_sams(model: nn.Module) -> List[nn.Module]:
+    """The distinct frozen SAMs held by :class:`SAMAdapter` submodules (a
+    teacher deep-copied from a student shares its SAM)."""
+    sams = {}
+    for module in model.modules():
+        if isinstance(module, SAMAdapter):
+            sams.setdefault(id(module.sam), module.sam)
+    return list(sams.values())
+
+
+def shared_parameters(wrapped: nn.Module,
+                      modules: Iterable[nn.Module]) -> int:
+    """How many parameters of ``modules`` are parameters of ``wrapped``
+    (and so would be all-reduced by a DDP wrapper around it)."""
+    wrapped_ids = {id(p) for p in wrapped.parameters()}
+    return sum(
+        1 for module in modules for p in module.parameters()
+        if id(p) in wrapped_ids)
+
+
+@HOOKS.register_module()
+class ReplicaCheckHook(Hook):
+    """Check that the processes of a distributed run hold the same model.
+
+    DDP keeps replicas identical by all-reducing gradients; what changes
+    weights outside the backward pass, such as the teacher's loading, copy
+    and EMA (:class:`TeacherScheduleHook`), stays identical only if every
+    process does exactly the same. This hook verifies, in distributed runs
+    (it does nothing in a single process):
+
+    - before training: no parameter of a frozen SAM (:class:`SAMAdapter`)
+      is a parameter of the DDP-wrapped model (SAM is never all-reduced),
+      every process holds SAMs with identical weights, and how many
+      distinct SAMs each process holds is logged (one per process: the
+      refiner's);
+    - before training, every ``interval`` iterations and after training:
+      SHA-1 digests of every parameter (and buffer, with ``buffers``) of
+      ``modules`` are gathered from all processes and must be equal.
+
+    A difference raises ``RuntimeError`` on every process, naming the
+    tensors and ranks.
+
+    Args:
+        interval (int): iterations between checks. Defaults to 1000.
+        modules (Sequence[str], optional): submodules of the (unwrapped)
+            model to compare, e.g. ``('teacher', 'student')``; ``None``
+            compares the whole model. Defaults to None.
+        buffers (bool): compare buffers too. DDP broadcasts process 0's
+            buffers at every forward pass, so BatchNorm statistics updated
+            in training legitimately differ between processes in between
+            (and so does a teacher's EMA of them); compare buffers only
+            when they are frozen (e.g. ``norm_eval=True``) or synchronised
+            (SyncBN). Defaults to False.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self,
+                 interval: int = 1000,
+                 modules: Optional[Sequence[str]] = None,
+                 buffers: bool = False) -> None:
+        if not isinstance(interval, int) or interval < 1:
+            raise ValueError(f'ReplicaCheckHook: interval must be a '
+                             f'positive int, got {interval!r}')
+        self.interval = interval
+        self.modules = None if modules is None else tuple(modules)
+        self.buffers = buffers
+
+    @property
+    def compared(self) -> str:
+        what = 'parameters and buffers' if self.buffers else 'parameters'
+        where = 'the model' if self.modules is None else ', '.join(
+            self.modules)
+        return f'{what} of {where}'
+
+    def before_train(self, runner: Runner) -> None:
+        if get_world_size() == 1:
+            return
+        self.check_sams(runner)
+        self.check(runner, 'before training')
+
+    def after_train_iter(self,
+                         runner: Runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs=None) -> None:
+        if get_world_size() > 1 and self.every_n_train_iters(
+                runner, self.interval):
+            self.check(runner, f'iteration {runner.iter + 1}')
+
+    def after_train(self, runner: Runner) -> None:
+        if get_world_size() > 1:
+            self.check(runner, 'after training')
+
+    def check_sams(self, runner: Runner) -> None:
+        """SAM outside DDP, the same SAM weights in every process, and one
+        line per process saying how many SAMs it holds."""
+        sams = frozen_sams(unwrap(runner.model))
+        shared = shared_parameters(runner.model, sams)
+        if shared:
+            raise RuntimeError(
+                f'ReplicaCheckHook: rank {get_rank()}: {shared} parameters '
+                'of the frozen SAM are parameters of the DDP-wrapped model '
+                f'({type(runner.model).__name__}), so DDP would all-reduce '
+                'them; SAMAdapter must keep its SAM outside the module tree')
+        digest = hashlib.sha1()
+        for sam in sams:
+            for tensor in sam.state_dict().values():
+                update_digest(digest, tensor)
+        report = dict(
+            rank=get_rank(),
+            sams=len(sams),
+            parameters=sum(p.numel() for sam in sams
+                           for p in sam.parameters()),
+            digest=digest.hexdigest())
+        reports = all_gather_object(report)
+        for item in reports:
+            runner.logger.info(
+                f'ReplicaCheckHook: rank {item["rank"]} holds '
+                f'{item["sams"]} frozen SAM(s) ({item["parameters"]} '
+                'parameters, not parameters of the DDP-wrapped model)')
+        differ = [item['rank'] for item in reports
+                  if item['digest'] != reports[0]['digest']]
+        if differ:
+            raise RuntimeError(
+                f'ReplicaCheckHook: the frozen SAM weights of ranks {differ} '
+                'differ from those of rank 0; every process must load the '
+                'same SAM checkpoint')
+
+    def check(self, runner: Runner, when: str) -> None:
+        """Compare the digests of all processes (a collective call)."""
+        digests = all_gather_object(
+            state_digests(
+                unwrap(runner.model), self.modules, self.buffers))
+        problems = mismatched_tensors(digests)
+        if problems:
+            more = len(problems) - MAX_NAMED
+            raise RuntimeError(
+                f'ReplicaCheckHook: {when}, the {len(digests)} processes '
+                f'hold different {self.compared}: '
+                f'{", ".join(problems[:MAX_NAMED])}'
+                f'{f" and {more} more" if more > 0 else ""}')
+        runner.logger.info(
+            f'ReplicaCheckHook: {when}, {len(digests[0])} tensors '
+            f'({self.compared}) are identical in {len(digests)} processes')

@@ -1,0 +1,144 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""The demo student (S4M stage 2) under tools/dist_train.sh with 2 CPU
+processes: teacher and student identical in both, one SAM per process
+outside DDP, ARP's batch check on the per-process batch
+(ReplicaCheckHook)."""
+import copy
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from torch import nn
+
+from s4m_mm.engine.hooks import ReplicaCheckHook
+from s4m_mm.engine.hooks.replica_check_hook import (frozen_sams,
+                                                    mismatched_tensors,
+                                                    shared_parameters,
+                                                    state_digests,
+                                                    tensor_digest)
+from s4m_mm.models.sam import SAMAdapter
+
+HERE = osp.dirname(osp.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+from small_student import small_student_config, write_semi_data  # noqa
+
+ITERS = 3
+
+
+def tiny_sam():
+    return SAMAdapter(sam_type='vit_b', checkpoint=None, random_init=True,
+                      img_size=64, encoder_depth=1)
+
+
+def test_digests_name_the_tensors_and_ranks_that_differ():
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    same = state_digests(model)
+    assert set(same) == {'0.weight', '0.bias', '1.weight', '1.bias'}
+    assert set(state_digests(model, buffers=True)) > set(same)
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        bias = other[0].bias
+        bias[1] = torch.nextafter(bias[1], bias[1] + 1)  # one ulp
+    assert tensor_digest(model[0].bias) != tensor_digest(other[0].bias)
+    digests = [same, same, state_digests(other)]
+    assert mismatched_tensors(digests[:2]) == []
+    assert mismatched_tensors(digests) == [
+        '0.bias (ranks [2] differ from rank 0)'
+    ]
+    assert mismatched_tensors([same, {}]) == [
+        f'{name} (ranks [1] differ from rank 0)' for name in sorted(same)
+    ]
+    with pytest.raises(KeyError, match="names 'teacher', which Sequential"):
+        state_digests(model, modules=('teacher', ))
+    with pytest.raises(ValueError, match='interval must be a positive int'):
+        ReplicaCheckHook(interval=0)
+
+
+def test_sam_found_once_and_outside_the_module_parameters():
+    adapter = tiny_sam()
+    model = nn.Module()
+    model.student = nn.Module()
+    model.student.refiner = adapter
+    model.teacher = copy.deepcopy(model.student)  # shares the frozen SAM
+    assert frozen_sams(model) == [adapter.sam]
+    assert shared_parameters(model, frozen_sams(model)) == 0
+    # a SAM registered as a submodule would be all-reduced by DDP
+    model.leaked = adapter.sam
+    assert shared_parameters(model, frozen_sams(model)) == len(
+        list(adapter.sam.parameters()))
+
+
+# ---------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope='module')
+def dist_config(tmp_path_factory, repo_root):
+    """The small student with the replica check at every iteration."""
+    out = str(tmp_path_factory.mktemp('dist'))
+    data = osp.join(out, 'data')
+    write_semi_data(data)
+    path = small_student_config(repo_root, data, out, burn_in=1)
+    cfg = Config.fromfile(path)
+    checks = [h for h in cfg.custom_hooks if h.type == 'ReplicaCheckHook']
+    assert len(checks) == 1, 'the demo student enables ReplicaCheckHook'
+    checks[0].interval = 1
+    cfg.dump(path)
+    return path
+
+
+def dist_train(config, work, port, *options):
+    env = dict(os.environ,
+               PATH=osp.dirname(sys.executable) + os.pathsep +
+               os.environ.get('PATH', ''),
+               PORT=str(port))
+    return subprocess.run(
+        ['bash', 'tools/dist_train.sh', config, '2', '--work-dir', work,
+         '--cfg-options', f'train_cfg.max_iters={ITERS}',
+         f'train_cfg.val_interval={ITERS}',
+         f'default_hooks.checkpoint.interval={ITERS}'] + list(options),
+        cwd=osp.dirname(osp.dirname(HERE)), capture_output=True, text=True,
+        env=env)
+
+
+@pytest.mark.slow
+def test_two_processes_keep_identical_teacher_and_student(
+        dist_config, tmp_path):
+    work = str(tmp_path / 'dist')
+    result = dist_train(dist_config, work, 29541)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    assert 'Distributed training: True' in log
+    assert 'burn-in over after 1 iterations' in log
+    assert 'unsup_loss_mask' in log  # ARP ran on 3 unlabeled images a rank
+    # one SAM per process, none of its parameters under DDP
+    for rank in (0, 1):
+        assert log.count(f'ReplicaCheckHook: rank {rank} holds 1 frozen '
+                         'SAM(s)') == 1
+    assert 'not parameters of the DDP-wrapped model' in log
+    # teacher and student identical in both processes: before training,
+    # after every iteration (burn-in copy, then EMA) and at the end
+    for when in ['before training'] + [
+            f'iteration {i}' for i in range(1, ITERS + 1)
+    ] + ['after training']:
+        assert f'ReplicaCheckHook: {when}, ' in log, when
+    assert log.count('are identical in 2 processes') == ITERS + 2
+    assert osp.isfile(osp.join(work, f'iter_{ITERS}.pth'))
+
+
+@pytest.mark.slow
+def test_arp_checks_the_unlabeled_batch_of_each_process(
+        dist_config, tmp_path):
+    """4 images a process (2 labeled + 2 unlabeled): 4 unlabeled images in
+    all, but ARP pairs images within one process and must refuse 2."""
+    result = dist_train(dist_config, str(tmp_path / 'small_batch'), 29542,
+                        'train_dataloader.batch_size=4',
+                        'train_dataloader.sampler.batch_size=4')
+    log = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert 'needs more than 2 of them per GPU' in log
+    assert 'the unlabeled batch per GPU' in log and ') is 2.' in log
