@@ -1,4 +1,9 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-from .pseudo_label_quality import match_masks, pseudo_label_quality
+from .pseudo_label_quality import (CocoGroundTruthMasks, batch_quality,
+                                   clip_to_image, match_masks, masks_to_view,
+                                   pseudo_label_quality)
 
-__all__ = ['match_masks', 'pseudo_label_quality']
+__all__ = [
+    'CocoGroundTruthMasks', 'batch_quality', 'clip_to_image', 'match_masks',
+    'masks_to_view', 'pseudo_label_quality'
+]

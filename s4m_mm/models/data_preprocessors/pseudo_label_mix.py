@@ -49,6 +49,23 @@ COLOR_JITTER_OPS = dict(
     hue=TF.adjust_hue)
 
 
+class CutGeometry(NamedTuple):
+    """How a pasted instance's ``(h, w)`` patch was cut from its source.
+
+    The patch is ``source[y1:y2, x1:x2]``, then, with scale jitter, resized
+    to ``resized_hw`` (nearest-exact) and cropped to ``crop`` (the rescaled
+    mask's box, ``(x1, y1, x2, y2)`` inside the resized patch).
+
+    Attributes:
+        box (tuple[int, int, int, int]): ``(x1, y1, x2, y2)`` in the source.
+        resized_hw (tuple[int, int], optional): ``None`` without jitter.
+        crop (tuple[int, int, int, int], optional): ``None`` without jitter.
+    """
+    box: Tuple[int, int, int, int]
+    resized_hw: Optional[Tuple[int, int]] = None
+    crop: Optional[Tuple[int, int, int, int]] = None
+
+
 class PastedInstance(NamedTuple):
     """One instance cut from a source image, ready to be pasted.
 
@@ -59,12 +76,64 @@ class PastedInstance(NamedTuple):
         top (int): row of the box's top-left corner in the receiving image.
         left (int): column of that corner.
         index (int): the instance's index in the source ``gt_instances``.
+        cut (CutGeometry, optional): how ``pixels`` and ``mask`` were cut
+            from the source, for :meth:`PseudoLabelMix.replay_masks`.
     """
     pixels: Tensor
     mask: Tensor
     top: int
     left: int
     index: int
+    cut: Optional[CutGeometry] = None
+
+
+class ARPPaste(NamedTuple):
+    """One paste of a mix: an instance of image ``source`` went into image
+    ``target`` (batch indices).
+
+    Attributes:
+        source (int): batch index of the image it was cut from.
+        target (int): batch index of the receiving image.
+        mask (Tensor): ``(h, w)`` bool, its pasted mask (a copy).
+        top (int): row of the mask's top-left corner in the receiver.
+        left (int): column of that corner.
+        cut (CutGeometry): how it was cut from the source.
+    """
+    source: int
+    target: int
+    mask: Tensor
+    top: int
+    left: int
+    cut: CutGeometry
+
+    @classmethod
+    def of(cls, source: int, target: int,
+           instance: PastedInstance) -> 'ARPPaste':
+        """The record of ``instance``, without its pixels (the record must
+        not keep the batch alive)."""
+        return cls(source, target, instance.mask.clone(), instance.top,
+                   instance.left, instance.cut)
+
+    def region(self, image_hw: Tuple[int, int]) -> Tensor:
+        """``(H, W)`` bool: the pasted mask in the receiver."""
+        canvas = self.mask.new_zeros(image_hw)
+        height, width = self.mask.shape
+        canvas[self.top:self.top + height,
+               self.left:self.left + width] = self.mask
+        return canvas
+
+
+class ARPRecord(NamedTuple):
+    """The ARP geometry of one :meth:`PseudoLabelMix.forward` call.
+
+    Attributes:
+        batch_size (int): ``B`` of the mixed batch.
+        image_hw (tuple[int, int]): ``(H, W)`` of its batch input.
+        pastes (list[ARPPaste]): every paste, in pasting order.
+    """
+    batch_size: int
+    image_hw: Tuple[int, int]
+    pastes: List[ARPPaste]
 
 
 def masks_as_tensor(masks: MaskType, device: torch.device) -> Tensor:
@@ -121,6 +190,24 @@ def place_mask(instance: PastedInstance, image_hw: Tuple[int, int]) -> Tensor:
     canvas[instance.top:instance.top + height,
            instance.left:instance.left + width] = instance.mask
     return canvas
+
+
+def cut_masks(masks: Tensor, cut: CutGeometry) -> Tensor:
+    """Cut other ``(G, H, W)`` bool masks of a source image exactly as a
+    pasted instance's patch was cut (box, nearest-exact rescale, crop).
+
+    Returns:
+        Tensor: ``(G, h, w)`` bool, aligned with the instance's ``mask``.
+    """
+    x1, y1, x2, y2 = cut.box
+    patch = masks[:, y1:y2, x1:x2]
+    if cut.resized_hw is None:
+        return patch
+    patch = F.interpolate(
+        patch[:, None].float(), size=cut.resized_hw,
+        mode='nearest-exact')[:, 0] > 0.5
+    cx1, cy1, cx2, cy2 = cut.crop
+    return patch[:, cy1:cy2, cx1:cx2]
 
 
 def paste_pixels_(image: Tensor, instance: PastedInstance) -> None:
@@ -248,6 +335,10 @@ class PseudoLabelMix(nn.Module):
     Each sample's metainfo gets ``arp_pasted`` (pasted instances that
     survived occlusion, 0 when nothing was pasted into the image) and
     ``arp_partner`` (the batch index of its pair partner, -1 if unpaired).
+    The geometry of the last call is kept in ``last_mix``
+    (:class:`ARPRecord`), so that :meth:`replay_masks` can apply the same
+    pastes to other masks of the batch (e.g. ground truth, to measure the
+    pseudo-labels the student trains on).
 
     Args:
         min_area (float): smallest mask area (pixels) that is pasted, at an
@@ -297,6 +388,8 @@ class PseudoLabelMix(nn.Module):
         self.generator = None
         if generator_seed is not None:
             self.generator = torch.Generator().manual_seed(int(generator_seed))
+        #: the ARP geometry of the last forward, for replay_masks
+        self.last_mix: Optional[ARPRecord] = None
 
     @staticmethod
     def check_batch_size(batch_size: int,
@@ -344,6 +437,7 @@ class PseudoLabelMix(nn.Module):
         min_area = self.min_area * height * width / self.reference_area
 
         outputs = inputs.clone()
+        self.last_mix = ARPRecord(batch_size, (height, width), [])
         pasted = [0] * batch_size
         partners = [-1] * batch_size
         for first, second in self._draw_pairs(batch_size):
@@ -362,6 +456,91 @@ class PseudoLabelMix(nn.Module):
             data_sample.set_metainfo(
                 dict(arp_pasted=pasted[index], arp_partner=partners[index]))
         return outputs, data_samples
+
+    # ------------------------------------------------------------ replay
+
+    def replay_masks(self,
+                     masks: Sequence[Tensor],
+                     record: Optional[ARPRecord] = None) -> List[Tensor]:
+        """Apply the ARP pastes of a mix (the last one by default) to other
+        masks of the same batch, e.g. the ground truth carried into the
+        student's view, so that they can be compared with the mixed
+        pseudo-labels.
+
+        For an image ``b``, let ``R_1, ..., R_K`` be the ``(H, W)`` regions
+        of the instances pasted into it, in pasting order (the pasted
+        pseudo-masks, before occlusion), ``V_k = R_k`` minus ``R_{k+1} u
+        ... u R_K`` (what stays visible of paste ``k``) and ``T_k`` the
+        cut, rescale and placement that paste ``k`` applied to its source
+        pixels. The result for ``b`` is, in this order:
+
+        1. each mask ``m`` of ``masks[b]``: ``m`` minus ``R_1 u ... u R_K``
+           (the receiver's pixels under pasted regions are replaced);
+        2. each mask ``g`` of ``masks[s]``, ``s`` the image the pastes came
+           from (its masks before the mix): ``T_1(g) n V_1 u ... u
+           T_K(g) n V_K``, i.e. the source's masks restricted to the
+           visible pasted regions.
+
+        Empty masks are dropped; an image nothing was pasted into keeps its
+        non-empty masks. When ``masks`` are the pseudo-labels that were
+        mixed and no two masks of an image overlap, the result equals the
+        mixed pseudo-labels (a mask of the source that was not pasted lies
+        outside every pasted region).
+
+        Args:
+            masks (Sequence[Tensor]): ``B`` tensors ``(G_b, H, W)`` bool,
+                at the mixed batch input's size.
+            record (ARPRecord, optional): the mix to replay; defaults to
+                ``last_mix``.
+
+        Returns:
+            list[Tensor]: ``B`` tensors ``(G'_b, H, W)`` bool.
+        """
+        record = self.last_mix if record is None else record
+        if record is None:
+            raise RuntimeError('PseudoLabelMix.replay_masks needs a mix to '
+                               'replay; call the mix first')
+        if len(masks) != record.batch_size:
+            raise ValueError(f'replay_masks got masks of {len(masks)} images '
+                             f'for a mix of {record.batch_size}')
+        for index, image_masks in enumerate(masks):
+            if image_masks.dim() != 3 or \
+                    tuple(image_masks.shape[1:]) != record.image_hw:
+                raise ValueError(
+                    f'masks[{index}] must be (G, {record.image_hw[0]}, '
+                    f'{record.image_hw[1]}) like the mixed batch, got shape '
+                    f'{tuple(image_masks.shape)}')
+        masks = [image_masks.bool() for image_masks in masks]
+        return [
+            self._replay_image(masks, target, [
+                paste for paste in record.pastes if paste.target == target
+            ]) for target in range(record.batch_size)
+        ]
+
+    @staticmethod
+    def _replay_image(masks: List[Tensor], target: int,
+                      pastes: List[ARPPaste]) -> Tensor:
+        """:meth:`replay_masks` for one receiving image."""
+        own = masks[target]
+        if pastes:
+            image_hw = tuple(own.shape[1:])
+            regions = torch.stack(
+                [paste.region(image_hw).to(own.device) for paste in pastes])
+            visible = remove_occluded_pixels(regions)
+            own = own & ~regions.any(dim=0)
+            pasted: Dict[int, Tensor] = {}
+            for paste, region in zip(pastes, visible):
+                cut = cut_masks(masks[paste.source], paste.cut)
+                placed = own.new_zeros((cut.shape[0], *image_hw))
+                height, width = cut.shape[1:]
+                placed[:, paste.top:paste.top + height,
+                       paste.left:paste.left + width] = cut
+                placed &= region
+                if paste.source in pasted:
+                    placed |= pasted[paste.source]
+                pasted[paste.source] = placed
+            own = torch.cat([own, *pasted.values()])
+        return own[own.flatten(1).any(dim=1)]
 
     # ----------------------------------------------------------- checks
 
@@ -469,6 +648,9 @@ class PseudoLabelMix(nn.Module):
                                     masks_second, instances_first, to_second)
         pasted_first = self._paste(outputs[first], data_samples[first],
                                    masks_first, instances_second, to_first)
+        self.last_mix.pastes.extend(
+            [ARPPaste.of(first, second, inst) for inst in to_second] +
+            [ARPPaste.of(second, first, inst) for inst in to_first])
         return pasted_first, pasted_second
 
     def _cut_instances(self, image: Tensor, masks: Tensor, min_area: float,
@@ -492,18 +674,20 @@ class PseudoLabelMix(nn.Module):
         for index, (x1, y1, x2, y2) in zip(chosen.tolist(), boxes):
             pixels = image[:, y1:y2, x1:x2]
             mask = masks[index, y1:y2, x1:x2]
+            cut = CutGeometry((x1, y1, x2, y2))
             if self.scale_jitter is None:
-                instances.append(PastedInstance(pixels, mask, y1, x1, index))
+                instances.append(
+                    PastedInstance(pixels, mask, y1, x1, index, cut))
                 continue
             instance = self._rescale_and_place(pixels, mask, index,
-                                               receiver_hw)
+                                               receiver_hw, cut)
             if instance is not None:
                 instances.append(instance)
         return instances
 
     def _rescale_and_place(self, pixels: Tensor, mask: Tensor, index: int,
-                           receiver_hw: Tuple[int, int]
-                           ) -> Optional[PastedInstance]:
+                           receiver_hw: Tuple[int, int],
+                           cut: CutGeometry) -> Optional[PastedInstance]:
         """Rescale an instance box by ``s ~ U(*scale_jitter)`` (clipped to
         fit the receiver), crop it to its mask and draw its offset.
 
@@ -512,6 +696,8 @@ class PseudoLabelMix(nn.Module):
             mask (Tensor): ``(h, w)`` bool mask in that box.
             index (int): the instance's index in the source.
             receiver_hw (tuple[int, int]): valid area of the receiver.
+            cut (CutGeometry): the box the patch was cut from; the rescale
+                and crop are added to it.
 
         Returns:
             PastedInstance | None: ``None`` when nearest resampling left no
@@ -532,7 +718,9 @@ class PseudoLabelMix(nn.Module):
         top = self._randint(area_h - (y2 - y1) + 1)
         left = self._randint(area_w - (x2 - x1) + 1)
         return PastedInstance(pixels[0, :, y1:y2, x1:x2],
-                              mask[0, 0, y1:y2, x1:x2], top, left, index)
+                              mask[0, 0, y1:y2, x1:x2], top, left, index,
+                              cut._replace(resized_hw=size,
+                                           crop=(x1, y1, x2, y2)))
 
     def _paste(self, image: Tensor, receiver: DetDataSample,
                own_masks: Tensor, source: InstanceData,

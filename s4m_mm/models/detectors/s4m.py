@@ -78,6 +78,10 @@ class S4M(SemiBaseDetector):
         self.refine_enabled = self.refiner is not None
         #: statistics of the last refinement, read by the hook
         self.refine_stats: Dict[str, float] = {}
+        #: set by PseudoLabelQualityHook on the iterations it measures
+        self.record_pseudo_labels = False
+        #: the pseudo-labels of each stage, see :meth:`pseudo_label_batch`
+        self.pseudo_label_record: Optional[dict] = None
 
     # ------------------------------------------------------------------
     # pixels
@@ -113,6 +117,31 @@ class S4M(SemiBaseDetector):
                 'the unlabeled share of sampler.source_ratio)')
         losses = self.loss_by_gt_instances(multi_batch_inputs['sup'],
                                            multi_batch_data_samples['sup'])
+        inputs, student_samples = self.pseudo_label_batch(
+            multi_batch_inputs, multi_batch_data_samples)
+        losses.update(self.loss_by_pseudo_instances(inputs, student_samples))
+        return losses
+
+    def pseudo_label_batch(self, multi_batch_inputs: Dict[str, Tensor],
+                           multi_batch_data_samples: Dict[str, SampleList]
+                           ) -> Tuple[Tensor, SampleList]:
+        """Steps 2-4 on the unlabeled views: the student's mixed input and
+        its pseudo-labels.
+
+        When ``record_pseudo_labels`` is set, ``pseudo_label_record`` keeps
+        the pseudo-labels of every stage (else it is ``None``):
+        ``teacher`` and ``refined`` (per image, :class:`InstanceData` with
+        ``masks (N, H, W)`` bool in the teacher's view, before and after
+        refinement; equal when refinement is off), ``teacher_samples`` and
+        ``student_samples`` (the views' samples; the student's carry the
+        mixed pseudo-labels) and ``arp`` (the mix's :class:`ARPRecord`,
+        ``None`` without ``pseudo_label_mix``).
+
+        Returns:
+            tuple[Tensor, list[DetDataSample]]: the normalised ``(B, 3, H,
+            W)`` student input and its samples.
+        """
+        self.pseudo_label_record = {} if self.record_pseudo_labels else None
         teacher_samples, _ = self.get_pseudo_instances(
             multi_batch_inputs['unsup_teacher'],
             multi_batch_data_samples['unsup_teacher'])
@@ -120,8 +149,12 @@ class S4M(SemiBaseDetector):
             teacher_samples, multi_batch_data_samples['unsup_student'])
         inputs, student_samples = self.mix_unlabeled(
             multi_batch_inputs['unsup_student'], student_samples)
-        losses.update(self.loss_by_pseudo_instances(inputs, student_samples))
-        return losses
+        if self.pseudo_label_record is not None:
+            self.pseudo_label_record.update(
+                teacher_samples=teacher_samples,
+                student_samples=student_samples,
+                arp=getattr(self.pseudo_label_mix, 'last_mix', None))
+        return inputs, student_samples
 
     def loss_by_gt_instances(self, batch_inputs: Tensor,
                              batch_data_samples: SampleList) -> dict:
@@ -187,18 +220,29 @@ class S4M(SemiBaseDetector):
         """Selected (and, when enabled, refined) pseudo-instances in the
         teacher's view, as ``gt_instances`` with ``masks (N, H, W)`` bool at
         the batch input size, ``labels``, ``scores`` and ``bboxes``."""
-        instances = self.select_teacher_instances(batch_inputs,
-                                                  batch_data_samples)
+        selected = instances = self.select_teacher_instances(
+            batch_inputs, batch_data_samples)
         if self.refiner is not None and self.refine_enabled:
             instances, self.refine_stats = self.refiner(
                 self.denormalize(batch_inputs), instances)
+        if self.pseudo_label_record is not None:
+            self.pseudo_label_record.update(
+                teacher=selected, refined=instances)
+        return self.as_pseudo_samples(batch_data_samples, instances), {}
+
+    @staticmethod
+    def as_pseudo_samples(batch_data_samples: SampleList,
+                          instances: List[InstanceData]) -> SampleList:
+        """Put each image's pseudo-instances into its sample's
+        ``gt_instances`` (``labels``, ``scores``, ``masks`` and ``bboxes``
+        from the masks)."""
         for sample, inst in zip(batch_data_samples, instances):
             sample.gt_instances = InstanceData(
                 labels=inst.labels,
                 scores=inst.scores,
                 masks=inst.masks,
                 bboxes=boxes_from_masks(inst.masks))
-        return batch_data_samples, {}
+        return batch_data_samples
 
     def project_pseudo_instances(self, batch_pseudo_instances: SampleList,
                                  batch_data_samples: SampleList
