@@ -527,3 +527,33 @@ def test_point_features_other_transformer_depths(depth):
     emb = adapter.embed_images(random_images(2, 64, 64, seed=5))
     check_point_features_match_transformer(adapter, emb, (64, 64),
                                            torch.tensor([0, 1, 1, 0]))
+
+
+def test_embed_cache_returns_the_encoders_embeddings_and_evicts_lru():
+    plain = small_vit('vit_b', img_size=64)
+    cached = small_vit('vit_b', img_size=64, embed_cache_size=2)
+    a, b, c = random_images(3, 48, 64, seed=3)
+    batch = torch.stack([a, b, a])
+    expected = plain.embed_images(batch)
+    assert torch.allclose(cached.embed_images(batch), expected, atol=1e-5)
+    # a repeated image in one batch is encoded once
+    assert (cached.cache_misses, cached.cache_hits) == (2, 1)
+    assert torch.allclose(cached.embed_images(b[None]), expected[1:2],
+                          atol=1e-5)
+    assert (cached.cache_misses, cached.cache_hits) == (2, 2)
+    # c evicts the least recently used image (a), keeps b
+    cached.embed_images(c[None])
+    cached.embed_images(b[None])
+    assert (cached.cache_misses, cached.cache_hits) == (3, 3)
+    cached.embed_images(a[None])
+    assert (cached.cache_misses, cached.cache_hits) == (4, 3)
+    # one changed pixel is another image
+    changed = a.clone()
+    changed[0, 0, 0] += 1
+    cached.embed_images(changed[None])
+    assert cached.cache_misses == 5
+
+
+def test_embed_cache_size_must_be_a_non_negative_int():
+    with pytest.raises(ValueError, match='embed_cache_size'):
+        small_vit('vit_b', img_size=64, embed_cache_size=-1)

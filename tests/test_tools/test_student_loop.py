@@ -12,32 +12,10 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS
-from s4m_mm.testing import make_synthetic_coco, write_synthetic_coco
 
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
 BASELINE = 'configs/s4m/demo/mask2former_effl0_nuclei_sup.py'
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope='module')
-def semi_data(tmp_path_factory, repo_root):
-    root = str(tmp_path_factory.mktemp('semi'))
-    write_synthetic_coco(root, ann_name='labeled.json', num_images=6,
-                         size=(64, 64), classes=('nucleus', ), seed=2)
-    coco, _ = make_synthetic_coco(num_images=6, size=(64, 64),
-                                  classes=('nucleus', ), seed=2)
-    for name, anns in (('val.json', coco['annotations']),
-                       ('unlabeled.json', [])):
-        with open(osp.join(root, 'annotations', name), 'w') as f:
-            json.dump(dict(coco, annotations=anns), f)
-    # a stage-1 teacher: the plain demo Mask2Former (random weights)
-    init_default_scope('mmdet')
-    cfg = Config.fromfile(osp.join(repo_root, BASELINE))
-    cfg.model.backbone.checkpoint = None
-    teacher = MODELS.build(cfg.model)
-    ckpt = osp.join(root, 'teacher.pth')
-    torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, ckpt)
-    return root, ckpt
 
 
 def options(root, ckpt, iters):
@@ -138,3 +116,47 @@ def test_pseudo_label_quality_tool(semi_data, tmp_path, repo_root):
     # refinement replaces masks, never the set of pseudo-instances
     assert summary['teacher']['num_pseudo'] == \
         summary['refined']['num_pseudo']
+
+
+def test_iteration_benchmark_times_every_part(semi_data, tmp_path,
+                                              repo_root):
+    root, random_ckpt = semi_data
+    # a teacher whose queries all say "nucleus": pseudo-instances to refine
+    state = torch.load(random_ckpt, map_location='cpu')
+    state['state_dict']['panoptic_head.cls_embed.bias'][0] = 20.0
+    ckpt = str(tmp_path / 'confident_teacher.pth')
+    torch.save(state, ckpt)
+    out = str(tmp_path / 'bench.json')
+    tiny = [o for o in options(root, ckpt, 1)
+            if o.startswith(('train_dataloader', 'model.'))]
+    result = subprocess.run(
+        [sys.executable, 'tools/analysis/benchmark_iteration.py', STUDENT,
+         '--teacher-checkpoint', ckpt, '--iters', '1', '--warmup', '0',
+         '--out', out, '--cfg-options'] + tiny,
+        cwd=repo_root, capture_output=True, text=True)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert 'S4M / mean teacher' in result.stdout
+    with open(out) as f:
+        report = json.load(f)
+    s4m, mean_teacher = report['s4m'], report['mean_teacher']
+    assert s4m['sam'] == dict(sam_type='vit_b', weights='random',
+                              autocast='bfloat16', embed_cache_size=0)
+    assert s4m['pseudo_instances_per_batch'] > 0
+    for name in ('data', 'teacher', 'sam_encoder', 'sam_decoder', 'arp',
+                 'strong_aug', 'student', 'ema'):
+        assert s4m['parts_s'][name] > 0, name
+    # the plain mean teacher has no SAM and no ARP
+    for name in ('sam_encoder', 'sam_decoder', 'arp'):
+        assert mean_teacher['parts_s'][name] == 0, name
+    for name in ('teacher', 'strong_aug', 'student', 'ema'):
+        assert mean_teacher['parts_s'][name] > 0, name
+    assert 'sam' not in mean_teacher
+    assert report['s4m_over_mean_teacher'] == pytest.approx(
+        s4m['step_s'] / mean_teacher['step_s'])
+    refinement = s4m['refinement']
+    assert refinement['per_image_over_batched'] == pytest.approx(
+        refinement['per_image_s'] / refinement['batched_s'])
+    for method in (s4m, mean_teacher):
+        assert method['peak_memory_mb'] > 0
+        assert method['sum_of_parts_s'] == pytest.approx(
+            sum(method['parts_s'].values()))

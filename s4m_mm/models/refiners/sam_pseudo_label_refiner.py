@@ -102,7 +102,9 @@ class SAMPseudoLabelRefiner(nn.Module):
                 instances: List[InstanceData],
                 generator: Optional[torch.Generator] = None
                 ) -> Tuple[List[InstanceData], Dict[str, float]]:
-        """Refine the pseudo-masks of a batch.
+        """Refine the pseudo-masks of a batch: one encoder pass per image
+        (:meth:`embed`), then one decoder call for all instances
+        (:meth:`refine_embedded`).
 
         Args:
             images (Tensor): ``(B, 3, H, W)`` RGB 0-255, the teacher's view.
@@ -115,17 +117,37 @@ class SAMPseudoLabelRefiner(nn.Module):
             ``refined`` (masks replaced), ``iou_teacher_refined`` (mean IoU
             of the teacher's and SAM's masks) and ``sam_pred_iou``.
         """
-        H, W = images.shape[-2:]
+        if sum(len(inst) for inst in instances) == 0:
+            return [inst.clone() for inst in instances], dict(
+                instances=0, refined=0)
+        return self.refine_embedded(
+            self.embed(images), images.shape[-2:], instances, generator)
+
+    @torch.no_grad()
+    def embed(self, images: Tensor) -> Tensor:
+        """SAM image embeddings ``(B, C, h, w)`` of ``(B, 3, H, W)`` RGB
+        0-255 images, on SAM's device."""
+        if self.sam_device is not None:
+            images = images.to(self.sam_device)
+        return self.sam.embed_images(images)
+
+    @torch.no_grad()
+    def refine_embedded(self,
+                        embeddings: Tensor,
+                        input_hw: Tuple[int, int],
+                        instances: List[InstanceData],
+                        generator: Optional[torch.Generator] = None
+                        ) -> Tuple[List[InstanceData], Dict[str, float]]:
+        """The decoder half of :meth:`forward`: all instances of the batch
+        in one (chunked) decoder call on the images' ``embeddings``."""
+        H, W = input_hw
         total = sum(len(inst) for inst in instances)
         if total == 0:
             return [inst.clone() for inst in instances], dict(
                 instances=0, refined=0)
         prompts = self.prompts(instances, (H, W), generator)
-        out_device = images.device
-        if self.sam_device is not None:
-            images = images.to(self.sam_device)
-            prompts = {k: v.to(self.sam_device) for k, v in prompts.items()}
-        embeddings = self.sam.embed_images(images)
+        out_device = self.device_of(instances)
+        prompts = {k: v.to(embeddings.device) for k, v in prompts.items()}
         logits, pred_iou = self.sam.predict_masks(
             embeddings,
             prompts['image_index'],

@@ -19,7 +19,9 @@ the tensors it is given.
 """
 import contextlib
 import copy
+import hashlib
 import math
+from collections import OrderedDict
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
@@ -42,6 +44,16 @@ SAM_CHECKPOINT_NAMES = {
 }
 #: Attribute holding the SAM outside ``nn.Module``'s registries.
 _SAM_ATTR = '_frozen_sam'
+
+
+def input_digest(x: Tensor) -> bytes:
+    """A digest of a tensor's dtype, shape and exact values."""
+    data = x.detach().contiguous().cpu()
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f'{data.dtype}{tuple(data.shape)}'.encode())
+    digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel()
+                  else b'')
+    return digest.digest()
 
 
 def _shape_str(x: Tensor) -> str:
@@ -229,6 +241,12 @@ class SAMAdapter(nn.Module):
             to that type on any device (bf16 halves the encoder time on
             CPUs with AVX512-BF16); outputs are float32 either way. ``None``
             leaves precision to the caller's autocast (e.g. AMP training).
+        embed_cache_size (int): keep the embeddings of the last this many
+            distinct images (least recently used out first), keyed by a
+            hash of the exact SAM input, so an identical image is never
+            encoded twice. It pays off when the same views come back, e.g.
+            a few images seen under a finite set of flips (the CPU demo),
+            and costs one hash per image; 0 (default) disables it.
 
     Attributes:
         img_size (int): ``S``, side of the square SAM input.
@@ -250,8 +268,12 @@ class SAMAdapter(nn.Module):
                  encoder_depth: Optional[int] = None,
                  decoder_chunk: int = 256,
                  encoder_chunk: Optional[int] = None,
-                 autocast_dtype: Optional[str] = None) -> None:
+                 autocast_dtype: Optional[str] = None,
+                 embed_cache_size: int = 0) -> None:
         super().__init__()
+        if not isinstance(embed_cache_size, int) or embed_cache_size < 0:
+            raise ValueError('SAMAdapter: embed_cache_size must be an int '
+                             f'>= 0, got {embed_cache_size!r}')
         if autocast_dtype not in (None, 'float16', 'bfloat16'):
             raise ValueError("SAMAdapter: autocast_dtype must be None, "
                              f"'float16' or 'bfloat16', got {autocast_dtype!r}")
@@ -278,6 +300,11 @@ class SAMAdapter(nn.Module):
             int(s) for s in sam.prompt_encoder.image_embedding_size)
         self.embed_dim = PROMPT_EMBED_DIM
         self._last_img_shape: Optional[Tuple[int, int]] = None
+        self.embed_cache_size = embed_cache_size
+        self._embed_cache: 'OrderedDict[bytes, Tensor]' = OrderedDict()
+        #: encoder passes saved / done per image since construction
+        self.cache_hits = 0
+        self.cache_misses = 0
 
     # ------------------------------------------------------------------
     # construction and module plumbing
@@ -437,11 +464,36 @@ class SAMAdapter(nn.Module):
         if inputs.shape[0] == 0:
             return inputs.new_zeros((0, self.embed_dim, *self.embed_size),
                                     dtype=torch.float32)
+        if self.embed_cache_size == 0:
+            return self._encode(inputs)
+        return self._encode_cached(inputs)
+
+    def _encode(self, inputs: Tensor) -> Tensor:
+        """``(B, 3, S, S)`` SAM inputs -> ``(B, 256, h, w)`` float32."""
         chunk = self.encoder_chunk or inputs.shape[0]
         encoder = self.sam.image_encoder
         with self._autocast(inputs.device):
             return torch.cat(
                 [encoder(part).float() for part in inputs.split(chunk)])
+
+    def _encode_cached(self, inputs: Tensor) -> Tensor:
+        """:meth:`_encode` through the LRU cache of embeddings."""
+        keys = [input_digest(x) for x in inputs]
+        unique = list(dict.fromkeys(keys))
+        todo = [key for key in unique if key not in self._embed_cache]
+        if todo:
+            encoded = self._encode(inputs[[keys.index(key) for key in todo]])
+            for key, embedding in zip(todo, encoded):
+                self._embed_cache[key] = embedding.clone()
+        self.cache_misses += len(todo)
+        self.cache_hits += len(keys) - len(todo)
+        out = torch.stack([self._embed_cache[key] for key in keys]).to(
+            inputs.device)
+        for key in unique:
+            self._embed_cache.move_to_end(key)
+        while len(self._embed_cache) > self.embed_cache_size:
+            self._embed_cache.popitem(last=False)
+        return out
 
     # ------------------------------------------------------------------
     # prompts

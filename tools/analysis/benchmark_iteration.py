@@ -1,0 +1,406 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""Cost of one S4M stage-2 training iteration, part by part, against the
+same student trained as a plain mean teacher (no SAM, no ARP), and of SAM
+refinement batched against one image at a time.
+
+Prints a table and one JSON document (also written with ``--out``).
+
+Each method runs in its own process (so its peak memory is its own) on
+real batches of the config's ``train_dataloader`` and goes through the same
+calls as :meth:`S4M.loss`, timed one by one:
+
+- ``data``: fetching the batch and the data preprocessor;
+- ``teacher``: the teacher's forward and the pseudo-label selection;
+- ``sam_encoder`` / ``sam_decoder``: SAM refinement (S4M only);
+- ``arp``: the pseudo-label mix (S4M only);
+- ``strong_aug``: the strong photometric augmentation;
+- ``student``: the student's supervised and unsupervised forward,
+  backward and optimizer step;
+- ``ema``: the teacher's EMA update.
+
+The mean teacher is the S4M config without ``refiner`` and with ARP off
+(``pseudo_label_mix.prob = 0``, photometric augmentation kept).
+``step_s`` times the real ``model.train_step`` on the same batches, as a
+check that the parts add up. Without ``--teacher-checkpoint`` the teacher
+is the config's ``TeacherScheduleHook.teacher_checkpoint`` when that file
+exists, else random (``"teacher_weights": "random"``; pass
+``--score-thr 0`` so that a random teacher still yields pseudo-instances).
+``--sam-type vit_*`` without ``--sam-checkpoint`` times SAM with random
+weights (``"sam_weights": "random"``), which cost the same as real ones.
+
+Examples::
+
+    python tools/analysis/benchmark_iteration.py   # demo student, CPU
+    python tools/analysis/benchmark_iteration.py \\
+        configs/s4m/coco/s4m-student_r50_4xb6-90k_coco-1pct.py \\
+        --device cuda --sam-type vit_h --sam-checkpoint sam_vit_h.pth
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from mmdet.registry import MODELS
+
+DEMO = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
+METHODS = ('s4m', 'mean_teacher')
+PARTS = ('data', 'teacher', 'sam_encoder', 'sam_decoder', 'arp',
+         'strong_aug', 'student', 'ema')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Benchmark one S4M training iteration')
+    parser.add_argument('config', nargs='?', default=DEMO)
+    parser.add_argument('--teacher-checkpoint', default=None)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--sam-type',
+        default=None,
+        choices=['lite_medsam', 'vit_b', 'vit_l', 'vit_h'],
+        help='replace the refiner\'s SAM')
+    parser.add_argument('--sam-checkpoint', default=None)
+    parser.add_argument('--sam-autocast', default=None,
+                        choices=['bfloat16', 'float16', 'none'])
+    parser.add_argument(
+        '--keep-embed-cache', action='store_true',
+        help='keep the config\'s SAMAdapter.embed_cache_size (by default '
+        'it is set to 0, so that every iteration pays for its encoder '
+        'passes, as in the paper, and the batched / per-image comparison '
+        'is not decided by cache hits)')
+    parser.add_argument('--score-thr', type=float, default=None,
+                        help='override semi_train_cfg.score_thr')
+    parser.add_argument('--iters', type=int, default=3)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--out', help='also write the JSON here')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, as in tools/train.py')
+    parser.add_argument('--method', choices=METHODS,
+                        help=argparse.SUPPRESS)  # one method, in-process
+    return parser.parse_args()
+
+
+# ----------------------------------------------------------------- setup
+
+
+def benchmark_config(args) -> Config:
+    """The config with the command line's overrides applied."""
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if cfg.model.get('type') != 'S4M':
+        raise ValueError(f'{args.config} is not an S4M student config '
+                         f'(model.type is {cfg.model.get("type")!r})')
+    sam = cfg.model.refiner.sam
+    if args.sam_type is not None:
+        sam.sam_type = args.sam_type
+        sam.checkpoint = args.sam_checkpoint
+        sam.random_init = args.sam_checkpoint is None
+    if args.sam_autocast:
+        sam.autocast_dtype = None if args.sam_autocast == 'none' \
+            else args.sam_autocast
+    if not args.keep_embed_cache:
+        sam.embed_cache_size = 0
+    if args.score_thr is not None:
+        cfg.model.semi_train_cfg.score_thr = args.score_thr
+    return cfg
+
+
+def as_mean_teacher(cfg: Config) -> Config:
+    """The same student as a plain mean teacher: no SAM, no ARP."""
+    cfg = copy.deepcopy(cfg)
+    cfg.model.refiner = None
+    cfg.model.pseudo_label_mix.prob = 0.0
+    return cfg
+
+
+def teacher_checkpoint(cfg: Config, given):
+    if given:
+        return given
+    for hook in cfg.get('custom_hooks', []):
+        if hook.get('type') == 'TeacherScheduleHook':
+            path = hook.get('teacher_checkpoint')
+            if path and osp.isfile(path):
+                return path
+    return None
+
+
+def build_model(cfg: Config, checkpoint, device):
+    from s4m_mm.engine.hooks import TeacherScheduleHook
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        TeacherScheduleHook(checkpoint).load_teacher(model.teacher)
+    model.to(device)
+    model.train()
+    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
+    if device.type != 'cuda' and optim_cfg.get('type') == 'AmpOptimWrapper':
+        optim_cfg.type = 'OptimWrapper'
+        optim_cfg.pop('loss_scale', None)
+        optim_cfg.pop('dtype', None)
+    return model, build_optim_wrapper(model, optim_cfg)
+
+
+# ---------------------------------------------------------------- timing
+
+
+def sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+class PartTimer:
+    """Seconds of named parts of an iteration, synchronised on CUDA."""
+
+    def __init__(self, device):
+        self.device = device
+        self.seconds = {}
+
+    @contextmanager
+    def __call__(self, name):
+        sync(self.device)
+        start = time.perf_counter()
+        yield
+        sync(self.device)
+        self.seconds[name] = self.seconds.get(name, 0.0) + \
+            time.perf_counter() - start
+
+
+def split_mix(mix):
+    """``(arp, strong_aug)``: the two halves of a PseudoLabelMix, applied
+    one after the other as its forward does."""
+    from s4m_mm.models.data_preprocessors import PseudoLabelMix
+    arp = PseudoLabelMix(
+        min_area=mix.min_area, reference_area=mix.reference_area,
+        scale_jitter=mix.scale_jitter, photometric=None, prob=mix.prob,
+        bgr=mix.bgr)
+    strong = PseudoLabelMix(photometric=mix.photometric, prob=0.0,
+                            bgr=mix.bgr)
+    return arp, strong
+
+
+def timed_iteration(model, optim_wrapper, batches, device):
+    """One iteration through the calls of ``S4M.loss``, part by part.
+
+    Returns:
+        tuple[dict, int]: seconds per part and the pseudo-instances kept.
+    """
+    from s4m_mm.engine.hooks.teacher_schedule_hook import ema_update
+    timer = PartTimer(device)
+    with timer('data'):
+        data = model.data_preprocessor(next(batches), True)
+    inputs, samples = data['inputs'], data['data_samples']
+    with timer('teacher'):
+        instances = model.select_teacher_instances(
+            inputs['unsup_teacher'], samples['unsup_teacher'])
+    if model.refiner is not None:
+        images = model.denormalize(inputs['unsup_teacher'])
+        with timer('sam_encoder'):
+            embeddings = model.refiner.embed(images)
+        with timer('sam_decoder'):
+            instances, _ = model.refiner.refine_embedded(
+                embeddings, images.shape[-2:], instances)
+    num_pseudo = sum(len(inst) for inst in instances)
+    teacher_samples = model.as_pseudo_samples(samples['unsup_teacher'],
+                                              instances)
+    student_samples = model.project_pseudo_instances(
+        teacher_samples, samples['unsup_student'])
+    arp, strong = split_mix(model.pseudo_label_mix)
+    images = model.denormalize(inputs['unsup_student'])
+    if arp.prob > 0:
+        with timer('arp'):
+            images, student_samples = arp(images, student_samples)
+    with timer('strong_aug'):
+        images, student_samples = strong(images, student_samples)
+    unsup_inputs = model.normalize(images)
+    with timer('student'):
+        with optim_wrapper.optim_context(model):
+            losses = model.loss_by_gt_instances(inputs['sup'],
+                                                samples['sup'])
+            losses.update(
+                model.loss_by_pseudo_instances(unsup_inputs,
+                                               student_samples))
+        loss, _ = model.parse_losses(losses)
+        optim_wrapper.update_params(loss)
+    with timer('ema'):
+        ema_update(model.teacher, model.student, 0.9996)
+    return timer.seconds, num_pseudo
+
+
+def timed_train_step(model, optim_wrapper, batches, device):
+    sync(device)
+    start = time.perf_counter()
+    model.train_step(next(batches), optim_wrapper)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def refinement_batched_vs_per_image(model, batches, device, iters):
+    """Median seconds of SAM refinement of one unlabeled batch: batched (one
+    encoder pass for the batch, one decoder call for all instances) and one
+    image at a time (encoder and decoder per image)."""
+    batched, per_image, counts = [], [], []
+    for _ in range(iters):
+        data = model.data_preprocessor(next(batches), True)
+        inputs = data['inputs']['unsup_teacher']
+        instances = model.select_teacher_instances(
+            inputs, data['data_samples']['unsup_teacher'])
+        images = model.denormalize(inputs)
+        counts.append(sum(len(inst) for inst in instances))
+        sync(device)
+        start = time.perf_counter()
+        model.refiner(images, instances)
+        sync(device)
+        batched.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for i, inst in enumerate(instances):
+            model.refiner(images[i:i + 1], [inst])
+        sync(device)
+        per_image.append(time.perf_counter() - start)
+    return dict(
+        pseudo_instances_per_batch=statistics.mean(counts),
+        batched_s=statistics.median(batched),
+        per_image_s=statistics.median(per_image),
+        per_image_over_batched=statistics.median(per_image) /
+        statistics.median(batched))
+
+
+def peak_memory_mb(device):
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # ru_maxrss is in KiB on Linux: the process's resident peak
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_method(args) -> dict:
+    """Benchmark one method in this process."""
+    cfg = benchmark_config(args)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    if args.method == 'mean_teacher':
+        cfg = as_mean_teacher(cfg)
+    device = torch.device(args.device)
+    checkpoint = teacher_checkpoint(cfg, args.teacher_checkpoint)
+    torch.manual_seed(0)
+    model, optim_wrapper = build_model(cfg, checkpoint, device)
+    model.refine_enabled = model.refiner is not None
+    loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+    batches = iter(loader)
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+
+    parts, steps, pseudo = [], [], []
+    for i in range(args.warmup + args.iters):
+        seconds, num = timed_iteration(model, optim_wrapper, batches,
+                                       device)
+        if i >= args.warmup:
+            parts.append(seconds)
+            pseudo.append(num)
+    for i in range(args.warmup + args.iters):
+        seconds = timed_train_step(model, optim_wrapper, batches, device)
+        if i >= args.warmup:
+            steps.append(seconds)
+    result = dict(
+        parts_s={
+            name: statistics.median([p.get(name, 0.0) for p in parts])
+            for name in PARTS
+        },
+        step_s=statistics.median(steps),
+        pseudo_instances_per_batch=statistics.mean(pseudo),
+        peak_memory_mb=peak_memory_mb(device),
+        teacher_weights='random' if checkpoint is None else checkpoint)
+    result['sum_of_parts_s'] = sum(result['parts_s'].values())
+    if model.refiner is not None:
+        sam = model.refiner.sam
+        result['sam'] = dict(
+            sam_type=sam.sam_type,
+            weights='random' if sam.checkpoint is None else 'real',
+            autocast=sam.autocast_dtype,
+            embed_cache_size=sam.embed_cache_size)
+        result['refinement'] = refinement_batched_vs_per_image(
+            model, batches, device, args.iters)
+    return result
+
+
+# ---------------------------------------------------------------- report
+
+
+def run_in_subprocess(method: str) -> dict:
+    argv = [a for a in sys.argv[1:]]
+    out = subprocess.run(
+        [sys.executable, osp.abspath(__file__), *argv, '--method', method],
+        capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f'benchmark of {method} failed:\n'
+                           f'{out.stderr[-4000:]}')
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def device_name(device: str) -> str:
+    if device.startswith('cuda'):
+        return torch.cuda.get_device_name(torch.device(device))
+    return (f'cpu ({platform.processor() or platform.machine()}, '
+            f'{torch.get_num_threads()} threads)')
+
+
+def table(report: dict) -> str:
+    s4m, mt = report['s4m'], report['mean_teacher']
+    lines = [f'{"part (s)":<16}{"S4M":>10}{"mean teacher":>14}']
+    for name in PARTS:
+        lines.append(f'{name:<16}{s4m["parts_s"][name]:>10.3f}'
+                     f'{mt["parts_s"][name]:>14.3f}')
+    for key, label in (('sum_of_parts_s', 'sum of parts'),
+                       ('step_s', 'train_step'),
+                       ('peak_memory_mb', 'peak mem (MiB)')):
+        lines.append(f'{label:<16}{s4m[key]:>10.3f}{mt[key]:>14.3f}')
+    lines.append(f'S4M / mean teacher (train_step): '
+                 f'{report["s4m_over_mean_teacher"]:.2f}')
+    ref = s4m['refinement']
+    count = ref['pseudo_instances_per_batch']
+    lines.append(f'SAM refinement of a batch ({count:.1f} instances): '
+                 'batched '
+                 f'{ref["batched_s"]:.3f} s, one image at a time '
+                 f'{ref["per_image_s"]:.3f} s '
+                 f'(x{ref["per_image_over_batched"]:.2f})')
+    return '\n'.join(lines)
+
+
+def main():
+    args = parse_args()
+    if args.method is not None:
+        print(json.dumps(run_method(args)))
+        return
+    os.environ.setdefault('OMP_NUM_THREADS', str(torch.get_num_threads()))
+    report = dict(
+        config=args.config,
+        device=device_name(args.device),
+        torch=torch.__version__,
+        statistic=f'median of {args.iters} iterations after '
+        f'{args.warmup} warm-up',
+        **{method: run_in_subprocess(method)
+           for method in METHODS})
+    report['s4m_over_mean_teacher'] = (
+        report['s4m']['step_s'] / report['mean_teacher']['step_s'])
+    print(table(report))
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(text + '\n')
+
+
+if __name__ == '__main__':
+    main()
