@@ -8,9 +8,9 @@
 4. ``pseudo_labels``: mask IoU / precision / recall of that teacher's
    pseudo-labels on the unlabeled tiles against their hidden GT, before and
    after SAM refinement;
-5. ``s4m_student`` (opt-in, ``--stages s4m_student``): S4M stage 2 from that
-   teacher on labeled + unlabeled tiles (refinement, ARP, guided burn-in,
-   EMA), exported as a plain Mask2Former;
+5. ``s4m_student``: S4M stage 2 from that teacher on labeled + unlabeled
+   tiles (SAM refinement, ARP, guided burn-in, EMA), exported as a plain
+   Mask2Former;
 6. prints one table and writes it to ``<work-dir>/summary.json``.
 
 Every model is evaluated on the val tiles by ``tools/test.py`` with the
@@ -31,10 +31,6 @@ BASELINE = 'configs/s4m/demo/mask2former_effl0_nuclei_sup.py'
 TEACHER = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
 STAGES = ('supervised', 'sd_teacher', 'pseudo_labels', 's4m_student')
-# The student stage does not fit the demo's CPU budget yet (about 9 s a
-# step of 3 + 3 tiles on 2 cores, SAM refinement included): opt in with
-# --stages s4m_student.
-DEFAULT_STAGES = ('supervised', 'sd_teacher', 'pseudo_labels')
 REPORTED = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50')
 
 
@@ -43,7 +39,7 @@ def parse_args():
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/nuclei')
     parser.add_argument(
-        '--stages', nargs='+', choices=STAGES, default=list(DEFAULT_STAGES))
+        '--stages', nargs='+', choices=STAGES, default=list(STAGES))
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -121,7 +117,33 @@ def stage_student(args):
     run([sys.executable, 'tools/model_converters/s4m_to_mask2former.py',
          ckpt, exported])
     return dict(config=STUDENT, checkpoint=exported, train_seconds=seconds,
-                metrics=test(exported, stage_dir, args.data_root))
+                metrics=test(exported, stage_dir, args.data_root),
+                pseudo_labels_in_training=logged_pseudo_label_quality(
+                    stage_dir))
+
+
+def logged_pseudo_label_quality(stage_dir):
+    """Mean over the measured iterations of the ``plq_*`` scalars that
+    PseudoLabelQualityHook wrote to the last run's vis_data/scalars.json:
+    ``{stage: {metric: value}}`` for teacher, refined and arp."""
+    runs = sorted(d for d in os.listdir(stage_dir)
+                  if osp.isfile(osp.join(stage_dir, d, 'vis_data',
+                                         'scalars.json')))
+    if not runs:
+        return {}
+    values = {}
+    with open(osp.join(stage_dir, runs[-1], 'vis_data', 'scalars.json')) as f:
+        for line in f:
+            for key, value in json.loads(line).items():
+                if key.startswith('plq_'):
+                    values.setdefault(key, []).append(value)
+    quality = {}
+    for key, series in values.items():
+        _, stage, metric = key.split('_', 2)
+        quality.setdefault(stage, {})[metric] = sum(series) / len(series)
+    quality['measured_iterations'] = max(map(len, values.values()),
+                                         default=0)
+    return quality
 
 
 def stage_pseudo_labels(args):
@@ -152,6 +174,17 @@ def print_table(summary):
             q = quality[key]
             print(f'{key:<46}{q["mean_iou"]:>9.3f}{q["precision"]:>10.3f}'
                   f'{q["recall"]:>8.3f}{q["num_pseudo"]:>7d}')
+    logged = stages.get('s4m_student', {}).get('pseudo_labels_in_training')
+    if logged:
+        title = ('pseudo-labels in student training (mean, '
+                 f'{logged["measured_iterations"]} batches)')
+        print(f'\n{title:<46}{"mean IoU":>9}{"precision":>10}'
+              f'{"recall":>8}')
+        for key in ('teacher', 'refined', 'arp'):
+            q = logged.get(key, {})
+            print(f'{key:<46}' + ''.join(
+                f'{q.get(m, float("nan")):>{w}.3f}'
+                for m, w in (('iou', 9), ('precision', 10), ('recall', 8))))
 
 
 def main():

@@ -78,6 +78,26 @@ def test_copy_at_burn_in_then_ema(stage1):
             assert torch.equal(after[k], student[k]), k
 
 
+def test_init_student_from_teacher_only_in_a_fresh_run(stage1):
+    path, state = stage1
+    model = Pair()
+    config_student = copy.deepcopy(model.student.state_dict())
+    TeacherScheduleHook(path, burn_in=5).before_train(runner(model, 0))
+    for k, v in model.student.state_dict().items():
+        assert torch.equal(v, config_student[k])  # the paper's default
+    hook = TeacherScheduleHook(path, burn_in=5, init_student='teacher')
+    hook.before_train(runner(model, 0))
+    for k, v in model.student.state_dict().items():
+        assert torch.equal(v, state[k])
+    run_iters(hook, model, 0, 2)
+    trained = copy.deepcopy(model.student.state_dict())
+    hook.before_train(runner(model, 2))  # --resume keeps the student
+    for k, v in model.student.state_dict().items():
+        assert torch.equal(v, trained[k])
+    with pytest.raises(ValueError, match='init_student'):
+        TeacherScheduleHook(path, init_student='imagenet')
+
+
 def test_resume_keeps_checkpoint_teacher(stage1):
     path, state = stage1
     model = Pair()

@@ -45,7 +45,8 @@ class TeacherScheduleHook(Hook):
 
     - ``before_train`` of a fresh run (iteration 0): the teacher gets the
       stage-1 checkpoint (a plain Mask2Former state dict; keys must match
-      exactly). A resumed run keeps the teacher of its checkpoint.
+      exactly), and with ``init_student='teacher'`` so does the student. A
+      resumed run keeps the teacher and student of its checkpoint.
     - after iteration ``burn_in``: teacher := student.
     - after every later iteration: EMA of parameters and float buffers with
       ``decay``.
@@ -59,6 +60,11 @@ class TeacherScheduleHook(Hook):
         teacher_checkpoint (str): the stage-1 checkpoint.
         burn_in (int): iterations with the frozen pre-trained teacher.
         decay (float): EMA decay per iteration. Defaults to 0.9996.
+        init_student (str): ``'config'`` (default, the paper): the student
+            starts from the config's initialisation (an ImageNet backbone);
+            ``'teacher'``: it starts as a copy of the stage-1 teacher, for
+            runs far too short to train a student from ImageNet (the CPU
+            demo).
     """
 
     priority = 'ABOVE_NORMAL'
@@ -66,7 +72,11 @@ class TeacherScheduleHook(Hook):
     def __init__(self,
                  teacher_checkpoint: Optional[str],
                  burn_in: int = 25000,
-                 decay: float = 0.9996):
+                 decay: float = 0.9996,
+                 init_student: str = 'config'):
+        if init_student not in ('config', 'teacher'):
+            raise ValueError("init_student must be 'config' or 'teacher', "
+                             f'got {init_student!r}')
         if burn_in < 0:
             raise ValueError(f'burn_in must be >= 0, got {burn_in}')
         if not 0.0 < decay < 1.0:
@@ -74,6 +84,7 @@ class TeacherScheduleHook(Hook):
         self.teacher_checkpoint = teacher_checkpoint
         self.burn_in = burn_in
         self.decay = decay
+        self.init_student = init_student
 
     def before_train(self, runner: Runner) -> None:
         model = unwrap(runner.model)
@@ -84,6 +95,9 @@ class TeacherScheduleHook(Hook):
                                 f'{type(model).__name__}')
         if runner.iter == 0:
             self.load_teacher(model.teacher, runner)
+            if self.init_student == 'teacher':
+                copy_weights(model.teacher, model.student)
+                runner.logger.info('student initialised from the teacher')
 
     def load_teacher(self, teacher: nn.Module, runner=None) -> None:
         if self.teacher_checkpoint is None:
@@ -98,8 +112,11 @@ class TeacherScheduleHook(Hook):
         own = teacher.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
-        wrong = sorted(k for k in set(own) & set(state)
-                       if own[k].shape != state[k].shape)
+        wrong = [
+            f'{k}: checkpoint {tuple(state[k].shape)} vs teacher '
+            f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(state))
+            if own[k].shape != state[k].shape
+        ]
         if missing or unexpected or wrong:
             raise RuntimeError(
                 f'teacher checkpoint {path!r} does not fit the teacher '

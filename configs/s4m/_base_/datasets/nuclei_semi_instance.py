@@ -2,6 +2,12 @@
 # stardist==0.9.2 wheel's img2d.tif / mask2d.tif, 125 nuclei), split into
 # labeled / unlabeled / val tiles and upsampled x2 for the model.
 #
+# Training augmentation is the four flips (none, horizontal, vertical,
+# both): nuclei have no orientation and the microscope fixes their scale.
+# The views of an image are then a finite set, so the SAM embeddings of the
+# SD teacher and of the refiner are cached (SAMAdapter.embed_cache_size)
+# instead of being recomputed every iteration on 2 CPU cores.
+#
 # Prepare (done by `make demo`):
 #   python tools/dataset_converters/prepare_nuclei_demo.py --out-dir data/nuclei
 dataset_type = 'NucleiDataset'
@@ -14,22 +20,11 @@ demo_hint = ('build the demo data with `python tools/dataset_converters/'
 train_pipeline = [
     dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=input_size, keep_ratio=True),
     dict(
         type='RandomFlip',
         prob=[0.25, 0.25, 0.25],
         direction=['horizontal', 'vertical', 'diagonal']),
-    dict(
-        type='RandomResize',
-        scale=input_size,
-        ratio_range=(0.8, 1.25),
-        keep_ratio=True),
-    dict(
-        type='RandomCrop',
-        crop_size=input_size,
-        crop_type='absolute',
-        recompute_bbox=True,
-        allow_negative_crop=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), by_mask=True),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
@@ -107,20 +102,11 @@ sup_pipeline = train_pipeline[:-1] + [
 unsup_pipeline = [
     dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
     dict(type='LoadEmptyAnnotations'),
+    dict(type='Resize', scale=input_size, keep_ratio=True),
     dict(
         type='RandomFlip',
         prob=[0.25, 0.25, 0.25],
         direction=['horizontal', 'vertical', 'diagonal']),
-    dict(
-        type='RandomResize',
-        scale=input_size,
-        ratio_range=(0.8, 1.25),
-        keep_ratio=True),
-    dict(
-        type='RandomCrop',
-        crop_size=input_size,
-        crop_type='absolute',
-        allow_negative_crop=True),
     dict(
         type='MultiBranch',
         branch_field=branch_field,
