@@ -128,6 +128,9 @@ def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(
     result = subprocess.run(
         [sys.executable, 'tools/train.py', config, '--work-dir', work,
          '--cfg-options', f'train_dataloader.dataset.data_root={nuclei_root}/',
+         f'val_dataloader.dataset.data_root={nuclei_root}/',
+         'val_dataloader.dataset.ann_file=annotations/labeled.json',
+         f'val_evaluator.ann_file={nuclei_root}/annotations/labeled.json',
          'model.backbone.checkpoint=None', 'train_dataloader.batch_size=1',
          'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
          'default_hooks.checkpoint.interval=1',

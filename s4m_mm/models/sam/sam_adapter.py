@@ -275,8 +275,9 @@ class SAMAdapter(nn.Module):
             raise ValueError('SAMAdapter: embed_cache_size must be an int '
                              f'>= 0, got {embed_cache_size!r}')
         if autocast_dtype not in (None, 'float16', 'bfloat16'):
-            raise ValueError("SAMAdapter: autocast_dtype must be None, "
-                             f"'float16' or 'bfloat16', got {autocast_dtype!r}")
+            raise ValueError(
+                "SAMAdapter: autocast_dtype must be None, 'float16' or "
+                f"'bfloat16', got {autocast_dtype!r}")
         self.autocast_dtype = autocast_dtype
         check_sam_type(sam_type)
         self._check_options(sam_type, checkpoint, random_init, img_size,
