@@ -18,9 +18,9 @@ from s4m_mm.engine.hooks import ReplicaCheckHook
 from s4m_mm.engine.hooks.replica_check_hook import (frozen_sams,
                                                     mismatched_tensors,
                                                     shared_parameters,
-                                                    state_digests,
-                                                    tensor_digest)
+                                                    state_digests)
 from s4m_mm.models.sam import SAMAdapter
+from s4m_mm.utils import tensor_digest
 
 HERE = osp.dirname(osp.abspath(__file__))
 if HERE not in sys.path:
@@ -107,9 +107,9 @@ def dist_train(config, work, port, *options):
 
 @pytest.mark.slow
 def test_two_processes_keep_identical_teacher_and_student(
-        dist_config, tmp_path):
+        dist_config, tmp_path, free_port):
     work = str(tmp_path / 'dist')
-    result = dist_train(dist_config, work, 29541)
+    result = dist_train(dist_config, work, free_port)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
     assert 'Distributed training: True' in log
@@ -132,10 +132,10 @@ def test_two_processes_keep_identical_teacher_and_student(
 
 @pytest.mark.slow
 def test_arp_checks_the_unlabeled_batch_of_each_process(
-        dist_config, tmp_path):
+        dist_config, tmp_path, free_port):
     """4 images a process (2 labeled + 2 unlabeled): 4 unlabeled images in
     all, but ARP pairs images within one process and must refuse 2."""
-    result = dist_train(dist_config, str(tmp_path / 'small_batch'), 29542,
+    result = dist_train(dist_config, str(tmp_path / 'small_batch'), free_port,
                         'train_dataloader.batch_size=4',
                         'train_dataloader.sampler.batch_size=4')
     log = result.stdout + result.stderr

@@ -125,13 +125,13 @@ def test_sd_teacher_trains_and_its_checkpoint_tests_as_plain_mask2former(
 
 
 def test_dist_train_with_two_cpu_processes(tiny_nuclei, tmp_path,
-                                           repo_root):
+                                           repo_root, free_port):
     import os
     work = str(tmp_path / 'dist')
     env = dict(os.environ,
                PATH=osp.dirname(sys.executable) + os.pathsep +
                os.environ.get('PATH', ''),
-               PORT='29517')
+               PORT=str(free_port))
     result = subprocess.run(
         ['bash', 'tools/dist_train.sh', DEMO, '2', '--work-dir', work,
          '--cfg-options'] + options(tiny_nuclei, iters=2),

@@ -3,32 +3,18 @@
 import hashlib
 from typing import Dict, Iterable, List, Optional, Sequence
 
-import torch
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from torch import Tensor, nn
+from torch import nn
 
 from mmdet.registry import HOOKS
 from s4m_mm.models.sam import SAMAdapter
+from s4m_mm.utils import tensor_digest, update_digest
 from .teacher_schedule_hook import unwrap
 
 #: mismatching tensors named in an error, at most
 MAX_NAMED = 5
-
-
-def update_digest(digest, tensor: Tensor) -> None:
-    """Feed a tensor's dtype, shape and exact bytes to a hashlib digest."""
-    data = tensor.detach().cpu().contiguous().reshape(-1)
-    digest.update(f'{data.dtype}{tuple(tensor.shape)}'.encode())
-    digest.update(data.view(torch.uint8).numpy().tobytes())
-
-
-def tensor_digest(tensor: Tensor) -> str:
-    """SHA-1 of a tensor's dtype, shape and exact values (hex)."""
-    digest = hashlib.sha1()
-    update_digest(digest, tensor)
-    return digest.hexdigest()
 
 
 def state_digests(model: nn.Module,

@@ -19,7 +19,6 @@ the tensors it is given.
 """
 import contextlib
 import copy
-import hashlib
 import math
 from collections import OrderedDict
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -29,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
-from s4m_mm.utils import resolve_asset_path
+from s4m_mm.utils import resolve_asset_path, tensor_digest
 from .builders import (LITE_MEDSAM_CHECKPOINT, PROMPT_EMBED_DIM, SAMModel,
                        build_sam_model, check_sam_type, load_sam_checkpoint)
 
@@ -44,16 +43,6 @@ SAM_CHECKPOINT_NAMES = {
 }
 #: Attribute holding the SAM outside ``nn.Module``'s registries.
 _SAM_ATTR = '_frozen_sam'
-
-
-def input_digest(x: Tensor) -> bytes:
-    """A digest of a tensor's dtype, shape and exact values."""
-    data = x.detach().contiguous().cpu()
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f'{data.dtype}{tuple(data.shape)}'.encode())
-    digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel()
-                  else b'')
-    return digest.digest()
 
 
 def _shape_str(x: Tensor) -> str:
@@ -302,7 +291,7 @@ class SAMAdapter(nn.Module):
         self.embed_dim = PROMPT_EMBED_DIM
         self._last_img_shape: Optional[Tuple[int, int]] = None
         self.embed_cache_size = embed_cache_size
-        self._embed_cache: 'OrderedDict[bytes, Tensor]' = OrderedDict()
+        self._embed_cache: 'OrderedDict[str, Tensor]' = OrderedDict()
         #: encoder passes saved / done per image since construction
         self.cache_hits = 0
         self.cache_misses = 0
@@ -479,7 +468,7 @@ class SAMAdapter(nn.Module):
 
     def _encode_cached(self, inputs: Tensor) -> Tensor:
         """:meth:`_encode` through the LRU cache of embeddings."""
-        keys = [input_digest(x) for x in inputs]
+        keys = [tensor_digest(x) for x in inputs]
         unique = list(dict.fromkeys(keys))
         todo = [key for key in unique if key not in self._embed_cache]
         if todo:
