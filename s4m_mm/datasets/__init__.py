@@ -2,10 +2,13 @@
 from .coco import (CheckedCOCO, NucleiDataset, S4MCityscapesDataset,
                    S4MCocoDataset)
 from .coco_validation import AnnotationError, load_coco_json, validate_coco_dict
+from .samplers import (RepeatFactorMultiSourceSampler,
+                       repeat_factors_from_category_frequency)
 from .semi_split import split_cityscapes, split_coco
 
 __all__ = [
-    'AnnotationError', 'CheckedCOCO', 'NucleiDataset', 'S4MCityscapesDataset',
-    'S4MCocoDataset', 'load_coco_json', 'split_cityscapes', 'split_coco',
-    'validate_coco_dict'
+    'AnnotationError', 'CheckedCOCO', 'NucleiDataset',
+    'RepeatFactorMultiSourceSampler', 'S4MCityscapesDataset', 'S4MCocoDataset',
+    'load_coco_json', 'repeat_factors_from_category_frequency',
+    'split_cityscapes', 'split_coco', 'validate_coco_dict'
 ]
