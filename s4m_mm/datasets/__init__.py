@@ -5,9 +5,10 @@ from .coco_validation import AnnotationError, load_coco_json, validate_coco_dict
 from .samplers import (RepeatFactorMultiSourceSampler,
                        repeat_factors_from_category_frequency)
 from .semi_split import split_cityscapes, split_coco
+from .transforms import ColorAugSSD
 
 __all__ = [
-    'AnnotationError', 'CheckedCOCO', 'NucleiDataset',
+    'AnnotationError', 'CheckedCOCO', 'ColorAugSSD', 'NucleiDataset',
     'RepeatFactorMultiSourceSampler', 'S4MCityscapesDataset', 'S4MCocoDataset',
     'load_coco_json', 'repeat_factors_from_category_frequency',
     'split_cityscapes', 'split_coco', 'validate_coco_dict'
