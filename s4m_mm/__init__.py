@@ -9,6 +9,7 @@ own ``tools/train.py`` alike.
 from .version import __version__
 from . import evaluation, structures  # noqa: F401,E402
 from .utils import checkpoint_compat  # noqa: F401  (mmengine + torch>=2.6)
+from .utils import cityscapes_compat  # noqa: F401  (numpy >= 2.4)
 from . import datasets, engine, models  # noqa: F401,E402  (registration)
 
 __all__ = ['__version__']
