@@ -44,15 +44,19 @@ def test_student_loop_runs_refines_mixes_and_saves_no_sam(
         semi_data, tmp_path, repo_root):
     root, ckpt = semi_data
     work = str(tmp_path / 'student')
+    # the paper configs' validation of both models (the demo validates the
+    # student only)
     result = subprocess.run(
         [sys.executable, 'tools/train.py', STUDENT, '--work-dir', work,
-         '--cfg-options'] + options(root, ckpt, 3),
+         '--cfg-options'] + options(root, ckpt, 3) +
+        ['val_cfg.type=TeacherStudentValLoop'],
         cwd=repo_root, capture_output=True, text=True)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
     for key in ('sup_loss_mask', 'unsup_loss_mask', 'refine_instances',
                 'refine_sam_pred_iou', 'teacher loaded from',
-                'burn-in over after 2 iterations', 'coco/segm_mAP'):
+                'burn-in over after 2 iterations', 'teacher/coco/segm_mAP',
+                'student/coco/segm_mAP'):
         assert key in log, key
     state = torch.load(osp.join(work, 'iter_3.pth'), map_location='cpu',
                        weights_only=False)['state_dict']

@@ -32,7 +32,7 @@ Examples::
 
     python tools/analysis/benchmark_iteration.py   # demo student, CPU
     python tools/analysis/benchmark_iteration.py \\
-        configs/s4m/coco/s4m-student_r50_4xb6-90k_coco-1pct.py \\
+        configs/s4m/coco/s4m-student_r50_4xb6-368750iter_coco-1pct.py \\
         --device cuda --sam-type vit_h --sam-checkpoint sam_vit_h.pth
 """
 import argparse

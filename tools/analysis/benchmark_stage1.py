@@ -13,7 +13,7 @@ Examples::
     python tools/analysis/benchmark_stage1.py            # demo config, CPU
     python tools/analysis/benchmark_stage1.py --sam-type vit_b --iters 3
     python tools/analysis/benchmark_stage1.py \\
-        configs/s4m/coco/s4m-teacher_r50_8xb2-90k_coco-1pct.py \\
+        configs/s4m/coco/s4m-teacher_r50_2xb8-368750iter_coco-1pct.py \\
         --device cuda --sam-type vit_h --sam-checkpoint sam_vit_h.pth
 """
 import argparse

@@ -3,7 +3,7 @@
 Mask2Former checkpoint, for deployment with stock mmdet configs.
 
     python tools/model_converters/s4m_to_mask2former.py \
-        work_dirs/s4m-student_r50_4xb6-90k_coco-1pct/iter_90000.pth \
+        work_dirs/s4m-student_r50_4xb6-368750iter_coco-1pct/iter_368750.pth \
         mask2former_s4m_coco1pct.pth [--which teacher]
 
 The output holds only the chosen model's weights (no optimizer, no SAM).

@@ -19,3 +19,6 @@ default_hooks = dict(
     # (s4m_mm/engine/hooks/rng_state_hook.py)
     rng_state=dict(type='RNGStateHook'))
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
+
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')

@@ -1,11 +1,14 @@
-# S4M stage 2 on Cityscapes 10 %. Paper (SAM 2 Hiera-L): 33.3 mask AP.
+# S4M stage 2 on Cityscapes 10 %.
 _base_ = './s4m-student_r50_4xb8-90k_cityscapes-5pct.py'
 
-train_dataloader = _base_.train_dataloader
-train_dataloader.dataset.datasets[0].ann_file = \
+labeled_dataset = _base_.labeled_dataset
+unlabeled_dataset = _base_.unlabeled_dataset
+labeled_dataset.ann_file = \
     'annotations/instancesonly_filtered_gtFine_train.1@10.json'
-train_dataloader.dataset.datasets[1].ann_file = \
+unlabeled_dataset.ann_file = \
     'annotations/instancesonly_filtered_gtFine_train.1@10-unlabeled.json'
+train_dataloader = dict(
+    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
 custom_hooks = _base_.custom_hooks
 custom_hooks[0].teacher_checkpoint = \
     'work_dirs/s4m-teacher_r50_2xb2-90k_cityscapes-10pct/iter_90000.pth'

@@ -1,4 +1,4 @@
-# S4M stage 1 on Cityscapes 20 %. Paper (SAM 2 Hiera-L): 29.6 mask AP.
+# S4M stage 1 on Cityscapes 20 %.
 _base_ = './s4m-teacher_r50_2xb2-90k_cityscapes-5pct.py'
 
 train_dataloader = dict(

@@ -1,4 +1,4 @@
-# S4M stage 1 on Cityscapes 30 %. Paper (SAM 2 Hiera-L): 31.9 mask AP.
+# S4M stage 1 on Cityscapes 30 %.
 _base_ = './s4m-teacher_r50_2xb2-90k_cityscapes-5pct.py'
 
 train_dataloader = dict(

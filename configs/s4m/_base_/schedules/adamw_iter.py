@@ -1,6 +1,7 @@
-# Mask2Former's optimisation (AdamW 1e-4, weight decay 0.05, backbone lr x0.1,
-# no decay on queries / level embeddings / norms, grad clip 0.01), by
-# iterations, with lr steps at 90 % and 96.7 % of training as in mmdet.
+# Mask2Former's optimisation, by iterations: AdamW 1e-4 (betas 0.9 / 0.999,
+# eps 1e-8), weight decay 0.05, backbone lr x0.1, no weight decay on the
+# query / level embeddings and on normalisation layers, gradients clipped to
+# a global L2 norm of 0.01 over the whole model. Leaves set the lr schedule.
 max_iters = 90000
 val_interval = 5000
 
@@ -30,7 +31,5 @@ param_scheduler = dict(
 
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 
 auto_scale_lr = dict(enable=False, base_batch_size=16)

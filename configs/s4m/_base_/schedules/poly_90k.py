@@ -1,7 +1,7 @@
-# The S4M paper code's Mask2Former schedule (detectron2 maskformer2_R50_bs16_
-# 90k): AdamW 1e-4, weight decay 0.05, backbone lr x0.1, no decay on queries
-# / level embeddings / norms, full-model grad clip 0.01, poly lr (power 0.9)
-# over 90k iterations, AMP, evaluation and checkpoints every 5k.
+# The S4M code's Cityscapes schedule (Base-Cityscapes-InstanceSegmentation.
+# yaml): detectron2's WarmupPolyLR over 90k iterations with DeepLab's
+# POLY_LR_POWER 0.9 and POLY_LR_CONSTANT_ENDING 0, lr -> 0 at the end;
+# WARMUP_ITERS 0: no warm-up. AMP.
 _base_ = './adamw_iter.py'
 
 max_iters = 90000

@@ -1,6 +1,7 @@
 # The embedded real demo: 128 px tiles of a fluorescence nuclei image (the
 # stardist==0.9.2 wheel's img2d.tif / mask2d.tif, 125 nuclei), split into
-# labeled / unlabeled / val tiles and upsampled x2 for the model.
+# labeled / unlabeled / val tiles and upsampled x2 for the model; the
+# labeled tiles for supervised training.
 #
 # Training augmentation is the four flips (none, horizontal, vertical,
 # both): nuclei have no orientation and the microscope fixes their scale.
@@ -37,30 +38,20 @@ test_pipeline = [
                    'scale_factor'))
 ]
 
-labeled_dataset = dict(
-    type=dataset_type,
-    data_root=data_root,
-    ann_file='annotations/labeled.json',
-    data_prefix=dict(img='images/'),
-    filter_cfg=dict(filter_empty_gt=True),
-    missing_hint=demo_hint,
-    pipeline=train_pipeline,
-    backend_args=backend_args)
-unlabeled_dataset = dict(
-    type=dataset_type,
-    data_root=data_root,
-    ann_file='annotations/unlabeled.json',
-    data_prefix=dict(img='images/'),
-    filter_cfg=dict(filter_empty_gt=False),
-    missing_hint=demo_hint,
-    backend_args=backend_args)
-
 train_dataloader = dict(
     batch_size=2,
     num_workers=0,
     persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=labeled_dataset)
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/labeled.json',
+        data_prefix=dict(img='images/'),
+        filter_cfg=dict(filter_empty_gt=True),
+        missing_hint=demo_hint,
+        pipeline=train_pipeline,
+        backend_args=backend_args))
 val_dataloader = dict(
     batch_size=1,
     num_workers=0,
@@ -84,48 +75,3 @@ val_evaluator = dict(
     metric=['bbox', 'segm'],
     backend_args=backend_args)
 test_evaluator = val_evaluator
-
-# Stage 2 (the student): views of labeled and unlabeled tiles. The teacher
-# and the student see the same geometric augmentation of an unlabeled tile
-# (their masks correspond pixel for pixel); the student's strong photometric
-# augmentation comes after ARP, inside the model (PseudoLabelMix).
-branch_field = ['sup', 'unsup_teacher', 'unsup_student']
-unsup_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor', 'flip', 'flip_direction',
-                   'homography_matrix')
-sup_pipeline = train_pipeline[:-1] + [
-    dict(
-        type='MultiBranch',
-        branch_field=branch_field,
-        sup=dict(type='PackDetInputs'))
-]
-unsup_pipeline = [
-    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
-    dict(type='LoadEmptyAnnotations'),
-    dict(type='Resize', scale=input_size, keep_ratio=True),
-    dict(
-        type='RandomFlip',
-        prob=[0.25, 0.25, 0.25],
-        direction=['horizontal', 'vertical', 'diagonal']),
-    dict(
-        type='MultiBranch',
-        branch_field=branch_field,
-        unsup_teacher=dict(type='PackDetInputs', meta_keys=unsup_meta_keys),
-        unsup_student=dict(type='PackDetInputs', meta_keys=unsup_meta_keys))
-]
-semi_batch_size = 6
-semi_train_dataloader = dict(
-    _delete_=True,
-    batch_size=semi_batch_size,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(
-        type='MultiSourceSampler',
-        batch_size=semi_batch_size,
-        source_ratio=[1, 1]),
-    dataset=dict(
-        type='ConcatDataset',
-        datasets=[
-            dict(labeled_dataset, pipeline=sup_pipeline),
-            dict(unlabeled_dataset, pipeline=unsup_pipeline)
-        ]))

@@ -1,0 +1,32 @@
+# S4M stage 2 without its detector: the semi-supervised wrapper, composed
+# with a Mask2Former base by
+#     detector = _base_.model
+#     model = dict(_delete_=True, **_base_.s4m, detector=detector,
+#                  data_preprocessor=dict(
+#                      type='MultiBranchDataPreprocessor',
+#                      data_preprocessor=detector.data_preprocessor))
+# Pseudo-labels: argmax not "no object", confidence > 0.7, sigmoid sum > 5
+# at 1/4 resolution, binarised at 0.5 (mask2former/maskformer_model.py
+# prepare_ssl_outputs); refined by SAM with one prompt of 3 points drawn
+# from softmax(mask logits), multimask, best predicted IoU
+# (config/add_cfg.py NUM_POINTS 3); ARP pastes instances of >= 3000 px at a
+# 1024 x 1024 input (modules/augmentation.py) with scale jitter 0.8-1.2;
+# unsupervised losses x2.
+_base_ = './s4m_sam.py'
+
+s4m = dict(
+    type='S4M',
+    semi_train_cfg=dict(
+        sup_weight=1.0, unsup_weight=2.0, score_thr=0.7, min_mask_sum=5.0),
+    semi_test_cfg=dict(predict_on='student'),
+    refiner=dict(
+        type='SAMPseudoLabelRefiner',
+        sam=_base_.sam,
+        prompt='points',
+        num_points=3,
+        point_sampling='logits'),
+    pseudo_label_mix=dict(
+        type='PseudoLabelMix',
+        min_area=3000,
+        reference_area=1024 * 1024,
+        scale_jitter=(0.8, 1.2)))

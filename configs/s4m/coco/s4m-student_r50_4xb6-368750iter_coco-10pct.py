@@ -1,0 +1,13 @@
+# S4M stage 2 on COCO 10 %.
+_base_ = './s4m-student_r50_4xb6-368750iter_coco-1pct.py'
+
+labeled_dataset = _base_.labeled_dataset
+unlabeled_dataset = _base_.unlabeled_dataset
+labeled_dataset.ann_file = 'semi_anns/instances_train2017.1@10.json'
+unlabeled_dataset.ann_file = \
+    'semi_anns/instances_train2017.1@10-unlabeled.json'
+train_dataloader = dict(
+    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
+custom_hooks = _base_.custom_hooks
+custom_hooks[0].teacher_checkpoint = \
+    'work_dirs/s4m-teacher_r50_2xb8-368750iter_coco-10pct/iter_368750.pth'

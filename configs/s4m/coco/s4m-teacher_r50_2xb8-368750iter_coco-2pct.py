@@ -1,0 +1,5 @@
+# S4M stage 1 on COCO 2 %.
+_base_ = './s4m-teacher_r50_2xb8-368750iter_coco-1pct.py'
+
+train_dataloader = dict(
+    dataset=dict(ann_file='semi_anns/instances_train2017.1@2.json'))
