@@ -36,6 +36,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS, TRANSFORMS
@@ -56,6 +57,10 @@ COMMON = dict(
     # level_embed are nn.Embedding); D2 WEIGHT_DECAY_NORM 0.0
     embed_decay_mult=0.0,
     norm_decay_mult=0.0,
+    # NET build_optimizer: lr x BACKBONE_MULTIPLIER for parameters of
+    # modules named "backbone", weight decay 0 (WEIGHT_DECAY_NORM) for every
+    # norm module, the backbone's too; measured on the built R-50 backbone
+    backbone_conv_lr_wd=(1e-5, 0.05),
     # B-*: CLIP_GRADIENTS full_model, CLIP_VALUE 0.01, NORM_TYPE 2.0
     clip_grad=(0.01, 2),
     # B-*: AMP.ENABLED True (detectron2's AMPTrainer: dynamic loss scale)
@@ -93,6 +98,7 @@ COCO = dict(
     # D2 RESNETS.NORM "FrozenBN" (B-COCO leaves it: "# NORM: SyncBN"
     # commented out): ImageNet statistics, no affine update
     bn=('BN', False, True),
+    backbone_norm_lr_wd='frozen',
     # B-COCO IMAGE_SIZE 1024, MIN_SCALE 0.1, MAX_SCALE 2.0
     # (coco_instance_lsj: ResizeScale + FixedSizeCrop 1024 x 1024)
     train_resize=('RandomResize', (1024, 1024), (0.1, 2.0)),
@@ -155,6 +161,7 @@ CITYSCAPES = dict(
     num_classes=8,
     # B-CS RESNETS.NORM "SyncBN": trained, batch statistics
     bn=('SyncBN', True, False),
+    backbone_norm_lr_wd=(1e-5, 0.0),
     # B-CS MIN_SIZE_TRAIN [int(x * 0.1 * 1024) for x in range(5, 21)],
     # "choice", MAX_SIZE_TRAIN 4096
     train_resize=('RandomChoiceResize', (
@@ -393,8 +400,52 @@ def recipe(name):
     else:
         out['sd'] = (head.num_sd_points, head.sd_fg_ratio, head.loss_sd.type,
                      head.loss_sd.beta, head.loss_sd.loss_weight)
+    out.update(backbone_lr_wd(det.backbone, cfg.optim_wrapper))
     out.update(crop_and_batch(name, cfg))
     return out
+
+
+# ----------------------------------------------------------------------
+# the lr and weight decay the optimizer gives the backbone's parameters
+# ----------------------------------------------------------------------
+_GROUPS = {}
+
+
+def backbone_lr_wd(backbone_cfg, optim_cfg):
+    """lr and weight decay of the built backbone's convolutions and norm
+    layers (``'frozen'`` when they do not train), under the name they have
+    in a student (``student.backbone.*``)."""
+    key = json.dumps([backbone_cfg, optim_cfg], default=str)
+    if key not in _GROUPS:
+        backbone_cfg = copy.deepcopy(backbone_cfg)
+        backbone_cfg.pop('init_cfg', None)
+        model = torch.nn.Module()
+        model.student = torch.nn.Module()
+        model.student.backbone = MODELS.build(backbone_cfg)
+        # same param groups without AmpOptimWrapper's GPU check
+        optim_cfg = copy.deepcopy(optim_cfg)
+        optim_cfg.pop('loss_scale', None)
+        optim_cfg['type'] = 'OptimWrapper'
+        wrapper = build_optim_wrapper(model, optim_cfg)
+        groups = {
+            id(p): group
+            for group in wrapper.optimizer.param_groups
+            for p in group['params']
+        }
+        seen = {}
+        for n, p in model.named_parameters():
+            kind = 'norm' if re.search(r'\.bn\d\.|downsample\.1\.', n) \
+                else 'conv'
+            group = groups.get(id(p))
+            value = (float(f"{group['lr']:.12g}"),
+                     float(f"{group['weight_decay']:.12g}")) \
+                if p.requires_grad and group is not None else 'frozen'
+            seen.setdefault(kind, set()).add(value)
+        assert all(len(v) == 1 for v in seen.values()), seen
+        _GROUPS[key] = {
+            f'backbone_{kind}_lr_wd': v.pop() for kind, v in seen.items()
+        }
+    return dict(_GROUPS[key])
 
 
 # ----------------------------------------------------------------------

@@ -6,6 +6,16 @@ max_iters = 90000
 val_interval = 5000
 
 embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
+# detectron2 exempts every normalisation layer from weight decay, the
+# backbone's too. mmengine applies norm_decay_mult only to parameters that no
+# custom key matches, so the BatchNorm layers of a ResNet-50 backbone get
+# keys of their own (longer keys take precedence over 'backbone'); they
+# matter where BatchNorm trains (Cityscapes).
+resnet50_norms = ['backbone.bn1'] + [
+    f'backbone.layer{stage + 1}.{block}.{norm}'
+    for stage, blocks in enumerate((3, 4, 6, 3)) for block in range(blocks)
+    for norm in ('bn1', 'bn2', 'bn3')
+] + [f'backbone.layer{stage}.0.downsample.1' for stage in range(1, 5)]
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(
@@ -14,6 +24,10 @@ optim_wrapper = dict(
     paramwise_cfg=dict(
         custom_keys={
             'backbone': dict(lr_mult=0.1, decay_mult=1.0),
+            **{
+                name: dict(lr_mult=0.1, decay_mult=0.0)
+                for name in resnet50_norms
+            },
             'query_embed': embed_multi,
             'query_feat': embed_multi,
             'level_embed': embed_multi,
