@@ -371,7 +371,7 @@ def recipe(name):
         val_interval=cfg.train_cfg.val_interval,
         checkpoint_interval=cfg.default_hooks.checkpoint.interval,
         val_loop=cfg.val_cfg.type,
-        sam=(sam.type, sam.sam_type),
+        sam=(sam.type, sam.get('sam_type')),
         labeled=labeled.ann_file,
     )
     if len(set(out['embed_decay_mult'])) == 1:
