@@ -11,6 +11,7 @@
 #   S4M_CACHE  cache for the mmcv wheel and demo assets  (default: ~/.cache/s4m-mm)
 #   PYTHON     interpreter used to create the venv       (default: python3)
 #   MAX_JOBS   parallel compile jobs for mmcv            (default: nproc)
+#   SAM2_BUILD_CUDA  1 builds SAM 2's optional CUDA extension (default: 0)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +21,7 @@ PYTHON=${PYTHON:-python3}
 TORCH_VERSION=2.14.1
 TORCHVISION_VERSION=0.29.1
 MMCV_VERSION=2.1.0
+SAM2_VERSION=1.1.0
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -76,6 +78,16 @@ fi
 
 log "installing the pinned stack and s4m-mm (editable)"
 "${PIP[@]}" install -r "$ROOT/requirements.txt"
+
+# SAM 2 (the paper's SAM) ships as an sdist whose build needs torch: build it
+# against the torch above, without its optional CUDA extension unless asked
+# (SAM2_BUILD_CUDA=1 on a machine with nvcc; it only speeds up SAM 2's
+# hole-filling post-processing, which s4m-mm does not use).
+if ! have "sam2==$SAM2_VERSION"; then
+  log "installing sam2 $SAM2_VERSION (SAM2_BUILD_CUDA=${SAM2_BUILD_CUDA:-0})"
+  SAM2_BUILD_CUDA=${SAM2_BUILD_CUDA:-0} "${PIP[@]}" install \
+    --no-build-isolation --no-deps "sam2==$SAM2_VERSION"
+fi
 "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT"
 "$PY" "$ROOT/tools/dataset_converters/prepare_nuclei_demo.py" --fetch-only >&2
 log "environment ready: $VENV"

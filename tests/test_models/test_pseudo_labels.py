@@ -125,8 +125,7 @@ def test_refiner_keeps_labels_and_picks_highest_iou():
     emb = refiner.sam.embed_images(images)
     logits, iou = refiner.sam.predict_masks(
         emb, prompts['image_index'], points=prompts['points'],
-        point_labels=prompts['point_labels'], out_size=(32, 32),
-        img_shape=(32, 32))
+        point_labels=prompts['point_labels'], out_size=(32, 32))
     best = logits[torch.arange(5), iou.argmax(1)] > 0
     assert torch.equal(torch.cat([o.masks for o in out]), best)
 

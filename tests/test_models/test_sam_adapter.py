@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from s4m_mm.models.sam import LITE_MEDSAM_CHECKPOINT, SAMAdapter
-from s4m_mm.models.sam.builders import build_sam_model
+from s4m_mm.models.sam import (LITE_MEDSAM_CHECKPOINT, LiteMedSAMAdapter,
+                               SAMAdapter, SAMEmbeddings)
+from s4m_mm.models.sam.sam1 import build_vit_sam
 from s4m_mm.utils import resolve_asset_path
 
 VIT_TYPES = ('vit_b', 'vit_l', 'vit_h')
@@ -45,7 +46,7 @@ def one_cpu_thread():
 
 @pytest.fixture(scope='module')
 def lite_medsam():
-    return SAMAdapter()
+    return LiteMedSAMAdapter()
 
 
 @pytest.fixture(scope='module')
@@ -75,7 +76,9 @@ def check_method_shapes(adapter, images, emb=None):
     assert adapter.preprocess(images).shape == (num, 3, s, s)
     if emb is None:
         emb = adapter.embed_images(images)
-    assert emb.shape == (num, 256, h, w) and emb.dtype == torch.float32
+    assert emb.image.shape == (num, 256, h, w)
+    assert emb.image.dtype == torch.float32
+    assert emb.img_shape == (height, width) and emb.high_res == ()
     index = torch.tensor([0, 1, 1])
     points = torch.tensor([[3., 4.], [width - 1., height - 1.], [10., 7.]])
     feats = adapter.point_features(emb, points, index)
@@ -120,8 +123,8 @@ def test_preprocess_resizes_normalises_and_pads(vit_b, lite_medsam):
     mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
     images = mean.expand(1, 3, 32, 64).clone()
     out = vit_b.preprocess(images)
-    assert vit_b.scale_factor((32, 64)) == 2.0
-    assert vit_b.resized_shape((32, 64)) == (64, 128)
+    assert vit_b.input_scale((32, 64)) == (2.0, 2.0)
+    assert vit_b.content_shape((32, 64)) == (64, 128)
     assert out.shape == (1, 3, 128, 128)
     assert out.abs().max() < 1e-5
     images = torch.full((1, 3, 32, 64), 255.)
@@ -142,20 +145,23 @@ def test_preprocess_resizes_normalises_and_pads(vit_b, lite_medsam):
 
 
 def test_invalid_sam_type_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="vit_h.*vit_l.*vit_b.*lite_medsam"):
+    with pytest.raises(ValueError,
+                       match="'vit_h', 'vit_l', 'vit_b'.*LiteMedSAMAdapter"):
         SAMAdapter('vit_tiny')
+    with pytest.raises(ValueError, match="lite_medsam.*type='SAMAdapter'"):
+        LiteMedSAMAdapter('vit_b')
 
 
 def test_missing_checkpoint_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match='checkpoint is None'):
+    url = 'https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64'
+    with pytest.raises(FileNotFoundError, match='checkpoint is None.*' + url):
         SAMAdapter('vit_b', checkpoint=None)
     missing = str(tmp_path / 'sam_none.pth')
-    with pytest.raises(FileNotFoundError, match='sam_none.pth'):
+    with pytest.raises(FileNotFoundError,
+                       match=f'sam_none.pth.*does not exist.*{url}'):
         SAMAdapter('vit_b', checkpoint=missing)
-    with pytest.raises(FileNotFoundError, match='sam_vit_b_01ec64.pth'):
-        SAMAdapter('vit_b')  # the default checkpoint is LiteMedSAM's
     with pytest.raises(FileNotFoundError, match='not_a_package'):
-        SAMAdapter(checkpoint='pkg://not_a_package/lite_medsam.pth')
+        LiteMedSAMAdapter(checkpoint='pkg://not_a_package/lite_medsam.pth')
 
 
 def test_architecture_overrides_need_random_init(tmp_path):
@@ -165,21 +171,23 @@ def test_architecture_overrides_need_random_init(tmp_path):
         SAMAdapter('vit_b', checkpoint='x.pth', encoder_depth=2)
     with pytest.raises(ValueError, match='exclude each other'):
         SAMAdapter('vit_b', checkpoint='x.pth', random_init=True)
-    with pytest.raises(ValueError, match='lite_medsam'):
-        SAMAdapter(checkpoint=None, random_init=True, img_size=512)
+    with pytest.raises(TypeError,
+                       match=r"unexpected arguments \['img_size'\]"):
+        LiteMedSAMAdapter(checkpoint=None, random_init=True, img_size=512)
     with pytest.raises(ValueError, match='multiple of 16'):
         small_vit(img_size=100)
 
 
 def test_mismatched_checkpoint_names_path_and_keys(tmp_path):
     # a small vit_b SAM saved where LiteMedSAM weights are expected
-    vit_state = build_sam_model('vit_b', img_size=64, encoder_depth=1)
+    vit_state = build_vit_sam('vit_b', img_size=64, encoder_depth=1)
     path = tmp_path / 'small_vit_b.pth'
     torch.save({'model': vit_state.state_dict()}, path)
     with pytest.raises(RuntimeError) as err:
-        SAMAdapter('lite_medsam', checkpoint=str(path))
+        LiteMedSAMAdapter(checkpoint=str(path))
     msg = str(err.value)
     assert 'small_vit_b.pth' in msg and "'lite_medsam'" in msg
+    assert 'the file holds SAM 1 vit_b (embed_dim 768, 1 blocks)' in msg
     assert 'missing keys: image_encoder.patch_embed.seq.0.c.weight' in msg
     assert 'unexpected keys: image_encoder.pos_embed' in msg
     # right keys, one wrong shape (a prompt encoder for another grid)
@@ -194,7 +202,7 @@ def test_mismatched_checkpoint_names_path_and_keys(tmp_path):
             RuntimeError,
             match=r'reshaped\.pth.*1 keys of another shape: '
             r'prompt_encoder\.pe_layer'):
-        SAMAdapter('lite_medsam', checkpoint=str(path))
+        LiteMedSAMAdapter(checkpoint=str(path))
 
 
 def test_sam_is_frozen_and_outside_the_module_tree(vit_b):
@@ -218,7 +226,7 @@ def test_sam_is_frozen_and_outside_the_module_tree(vit_b):
     images = random_images(1, 64, 64).requires_grad_(True)
     emb = vit_b.embed_images(images)
     feats = vit_b.point_features(emb, torch.tensor([[10., 20.]]))
-    assert not emb.requires_grad and not feats.requires_grad
+    assert not emb.image.requires_grad and not feats.requires_grad
     parent.head(feats).sum().backward()
     assert parent.head.weight.grad is not None
     assert all(p.grad is None for p in vit_b.sam.parameters())
@@ -246,13 +254,13 @@ def test_registry_build_and_encoder_chunks():
     assert isinstance(chunked, SAMAdapter)
     images = random_images(3, 30, 20)
     torch.testing.assert_close(
-        chunked.embed_images(images), whole.embed_images(images))
+        chunked.embed_images(images).image, whole.embed_images(images).image)
 
 
 def test_sam_follows_the_device_of_its_inputs():
     adapter = small_vit(img_size=64)
     emb = adapter.embed_images(torch.rand(2, 3, 32, 48, device='meta'))
-    assert emb.shape == (2, 256, 4, 4) and emb.device.type == 'meta'
+    assert emb.image.shape == (2, 256, 4, 4) and emb.device.type == 'meta'
     assert all(p.device.type == 'meta' for p in adapter.sam.parameters())
 
 
@@ -308,7 +316,7 @@ def test_outputs_match_segment_anything_decoder(vit_b):
     points = torch.tensor([[[5., 30.]], [[20., 12.]]])
     labels = torch.ones(2, 1)
     boxes = torch.tensor([[2., 3., 25., 33.], [10., 5., 39., 20.]])
-    scale = vit_b.scale_factor((40, 40))
+    scale, _ = vit_b.input_scale((40, 40))
 
     captured = []
     hook = sam.mask_decoder.transformer.register_forward_hook(
@@ -317,7 +325,7 @@ def test_outputs_match_segment_anything_decoder(vit_b):
         sparse, dense = sam.prompt_encoder(
             points=(points * scale, labels), boxes=None, masks=None)
         low_res, ref_ious = sam.mask_decoder(
-            image_embeddings=emb,
+            image_embeddings=emb.image,
             image_pe=sam.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
@@ -334,7 +342,7 @@ def test_outputs_match_segment_anything_decoder(vit_b):
     with torch.no_grad():
         sparse, dense = sam.prompt_encoder(
             points=None, boxes=boxes * scale, masks=None)
-        low_res, ref_ious = sam.mask_decoder(emb,
+        low_res, ref_ious = sam.mask_decoder(emb.image,
                                              sam.prompt_encoder.get_dense_pe(),
                                              sparse, dense, False)
         ref_masks = reference.postprocess_masks(low_res, (128, 128), (20, 20))
@@ -343,8 +351,7 @@ def test_outputs_match_segment_anything_decoder(vit_b):
         None,
         boxes=boxes,
         multimask_output=False,
-        out_size=(20, 20),
-        img_shape=(40, 40))
+        out_size=(20, 20))
     torch.testing.assert_close(masks, ref_masks, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(ious, ref_ious, rtol=1e-4, atol=1e-4)
 
@@ -359,7 +366,7 @@ def test_bfloat16_autocast_gives_float32(vit_b):
             emb,
             torch.tensor([0, 1]),
             boxes=torch.tensor([[1., 2., 9., 20.]] * 2))
-    for out in (emb, feats, masks, ious):
+    for out in (emb.image, feats, masks, ious):
         assert out.dtype == torch.float32 and torch.isfinite(out).all()
 
 
@@ -381,7 +388,10 @@ def test_bad_prompts_are_named(vit_b):
     with pytest.raises(ValueError, match='must hold 1 image or one per'):
         vit_b.point_features(emb, torch.zeros(3, 2))
     with pytest.raises(ValueError, match=r'embeddings must be \(B, 256'):
-        vit_b.point_features(emb[:, :8], torch.zeros(2, 2))
+        vit_b.point_features(
+            SAMEmbeddings(emb.image[:, :8], emb.img_shape), torch.zeros(2, 2))
+    with pytest.raises(TypeError, match='SAMEmbeddings of embed_images'):
+        vit_b.point_features(emb.image, torch.zeros(2, 2))
     empty_masks, empty_ious = vit_b.predict_masks(
         emb, torch.zeros(0, dtype=torch.long), boxes=torch.zeros(0, 4))
     assert empty_masks.shape == (0, 3, 32, 32) and empty_ious.shape == (0, 3)
@@ -443,7 +453,7 @@ def transformer_image_tokens(adapter, embeddings, points, index, img_shape):
     decoder = sam.mask_decoder
     output_tokens = torch.cat(
         [decoder.iou_token.weight, decoder.mask_tokens.weight])[None]
-    scale = adapter.scale_factor(img_shape)
+    scale = torch.tensor(adapter.input_scale(img_shape))
     keys = []
     with torch.no_grad():
         for point, i in zip(points, index.tolist()):
@@ -452,7 +462,7 @@ def transformer_image_tokens(adapter, embeddings, points, index, img_shape):
                 boxes=None,
                 masks=None)
             _, image_tokens = decoder.transformer(
-                embeddings[i:i + 1] + dense,
+                embeddings.image[i:i + 1] + dense,
                 sam.prompt_encoder.get_dense_pe(),
                 torch.cat([output_tokens, sparse], dim=1))
             keys.append(image_tokens)
@@ -469,9 +479,9 @@ def check_point_features_match_transformer(adapter, emb, img_shape, index,
         [img_shape[1] - 1., img_shape[0] - 1.])
     decoder_chunk, adapter.decoder_chunk = adapter.decoder_chunk, 3
     try:
-        feats = adapter.point_features(emb, points, index, img_shape)
+        feats = adapter.point_features(emb, points, index)
         with torch.autocast('cpu', dtype=torch.bfloat16):
-            feats_bf16 = adapter.point_features(emb, points, index, img_shape)
+            feats_bf16 = adapter.point_features(emb, points, index)
             ref_bf16 = transformer_image_tokens(adapter, emb, points, index,
                                                 img_shape)
     finally:
@@ -483,7 +493,7 @@ def check_point_features_match_transformer(adapter, emb, img_shape, index,
     torch.testing.assert_close(feats, ref, rtol=1e-4, atol=1e-4)
     # the same single-point features on their own
     torch.testing.assert_close(
-        adapter.point_features(emb[index[:1]], points[:1], None, img_shape),
+        adapter.point_features(emb[index[:1]], points[:1], None),
         ref[:1],
         rtol=1e-4,
         atol=1e-4)
@@ -535,23 +545,26 @@ def test_embed_cache_returns_the_encoders_embeddings_and_evicts_lru():
     a, b, c = random_images(3, 48, 64, seed=3)
     batch = torch.stack([a, b, a])
     expected = plain.embed_images(batch)
-    assert torch.allclose(cached.embed_images(batch), expected, atol=1e-5)
-    # a repeated image in one batch is encoded once
-    assert (cached.cache_misses, cached.cache_hits) == (2, 1)
-    assert torch.allclose(cached.embed_images(b[None]), expected[1:2],
+    expected = expected.image
+    cache = cached.embed_cache
+    assert torch.allclose(cached.embed_images(batch).image, expected,
                           atol=1e-5)
-    assert (cached.cache_misses, cached.cache_hits) == (2, 2)
+    # a repeated image in one batch is encoded once
+    assert (cache.misses, cache.hits) == (2, 1)
+    assert torch.allclose(cached.embed_images(b[None]).image, expected[1:2],
+                          atol=1e-5)
+    assert (cache.misses, cache.hits) == (2, 2)
     # c evicts the least recently used image (a), keeps b
     cached.embed_images(c[None])
     cached.embed_images(b[None])
-    assert (cached.cache_misses, cached.cache_hits) == (3, 3)
+    assert (cache.misses, cache.hits) == (3, 3)
     cached.embed_images(a[None])
-    assert (cached.cache_misses, cached.cache_hits) == (4, 3)
+    assert (cache.misses, cache.hits) == (4, 3)
     # one changed pixel is another image
     changed = a.clone()
     changed[0, 0, 0] += 1
     cached.embed_images(changed[None])
-    assert cached.cache_misses == 5
+    assert cache.misses == 5 and len(cache) == 2
 
 
 def test_embed_cache_size_must_be_a_non_negative_int():

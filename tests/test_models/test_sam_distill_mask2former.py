@@ -73,6 +73,28 @@ def test_loss_has_sd_and_gradients_skip_sam(teacher):
     assert all(p.grad is None for p in dec.parameters())
 
 
+def test_stage1_step_with_sam2():
+    """One optimiser step of the SD teacher with a (random, 128 px)
+    SAM 2 Hiera-tiny: L_SD from SAM 2's point features, gradients in the
+    pixel decoder and none in SAM."""
+    cfg = tiny_teacher_cfg()
+    cfg.model.sam = dict(
+        type='SAM2Adapter', sam_type='sam2_hiera_t', checkpoint=None,
+        random_init=True, img_size=128)
+    torch.manual_seed(0)
+    teacher = MODELS.build(cfg.model)
+    assert teacher.sam.embed_size == (8, 8)
+    teacher.train()
+    data = teacher.data_preprocessor(batch(), True)
+    losses = teacher.loss(data['inputs'], data['data_samples'])
+    assert torch.isfinite(losses['loss_sd']) and losses['loss_sd'] > 0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    pix = teacher.panoptic_head.pixel_decoder
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in pix.parameters())
+    assert all(p.grad is None for p in teacher.sam.sam.parameters())
+
+
 def test_sam_sees_the_pixels_the_model_sees(teacher):
     data = teacher.data_preprocessor(batch(), True)
     rgb = teacher.input_rgb(data['inputs'])

@@ -1,82 +1,121 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """L_SD and its point sampler against the formula of the paper."""
+import pytest
 import torch
 import torch.nn.functional as F
 
 from mmdet.models.losses import SmoothL1Loss
+from s4m_mm.models.sam import BaseSAMAdapter, SAM2Adapter, SAMAdapter
 from s4m_mm.models.utils.structural_distill import (
-    cosine_self_similarity, sam_grid_centres, sam_similarity_targets,
-    sample_query_points, structural_distill_loss)
+    cosine_self_similarity, sam_similarity_targets, sample_query_points,
+    structural_distill_loss)
 
 
 class GridSAM:
     """A SAM double whose prompt-conditioned feature map is a fixed
-    function of the image and the prompt, on a 16 x 16 grid of a 64 px
-    input: enough to check the geometry and the arithmetic of SD."""
+    function of the image and the prompt, on a 16 x 16 grid of an
+    ``img_size`` px input, with the real geometry of SAM 1 (longest side to
+    ``S``, padded) or SAM 2 (resized to the square): enough to check the
+    geometry and the arithmetic of SD."""
 
-    img_size = 64
     embed_size = (16, 16)
+    to_input_coords = BaseSAMAdapter.to_input_coords
+    cell_centres = BaseSAMAdapter.cell_centres
+    valid_cells = BaseSAMAdapter.valid_cells
 
-    def __init__(self, maps):
+    def __init__(self, maps, img_size=64, geometry='sam1'):
         self.maps = maps  # (B, C, 16, 16) per image
+        self.img_size = img_size
+        self.geometry = {'sam1': SAMAdapter, 'sam2': SAM2Adapter}[geometry]
 
-    def scale_factor(self, hw):
-        return self.img_size / max(hw)
+    def input_scale(self, img_shape):
+        return self.geometry.input_scale(self, img_shape)
 
     def embed_images(self, images):
         return self.maps
 
-    def point_features(self, embeddings, points, image_index, img_shape):
+    def point_features(self, embeddings, points, image_index):
         base = embeddings[image_index]  # (N, C, h, w)
         # make the map depend on the prompt too
         bias = points.sum(dim=1)[:, None, None, None] * 1e-2
         return (base + bias).flatten(2).transpose(1, 2)  # (N, h*w, C)
 
 
-def loop_reference(f_t, f_sam, points, valid_hw=(64, 64)):
-    """The formula, one point and one cell at a time, with maps on the SAM
-    grid (cell = 4 px) and nearest-cell lookup at points at cell centres."""
+def loop_reference(f_t, f_sam, points, cell_wh):
+    """The formula, one point and one cell at a time, written without the
+    code under test: ``f_t (B, C, rows, cols)`` are the model's features of
+    the cells of SAM's 16 x 16 grid that lie in the image (the top-left
+    ``rows x cols`` ones), each cell ``cell_wh`` caller pixels; the points
+    are at cell centres, so a point reads its own cell."""
     B, P = points.shape[:2]
+    cw, ch = cell_wh
+    rows, cols = f_t.shape[-2:]
     total, count = 0.0, 0
     for b in range(B):
         for p in range(P):
             x, y = points[b, p].tolist()
-            cx, cy = int(x // 4), int(y // 4)
+            cx, cy = int(x // cw), int(y // ch)
             ft = f_t[b]
             fs = f_sam[b][p]
-            for j in range(16 * 16):
-                r, c = divmod(j, 16)
-                ct = F.cosine_similarity(ft[:, cy, cx], ft[:, r, c], dim=0)
-                cs = F.cosine_similarity(fs[:, cy, cx], fs[:, r, c], dim=0)
-                d = (ct - cs).abs()
-                total += float(0.5 * d**2 if d < 1 else d - 0.5)
-                count += 1
+            for r in range(rows):
+                for c in range(cols):
+                    ct = F.cosine_similarity(ft[:, cy, cx], ft[:, r, c],
+                                             dim=0)
+                    cs = F.cosine_similarity(fs[:, cy, cx], fs[:, r, c],
+                                             dim=0)
+                    d = (ct - cs).abs()
+                    total += float(0.5 * d**2 if d < 1 else d - 0.5)
+                    count += 1
     return total / count
 
 
-def cell_centre_points(B, P, seed=0):
+def cell_centre_points(B, P, cell_wh=(4, 4), grid_hw=(16, 16), seed=0):
     g = torch.Generator().manual_seed(seed)
-    cells = torch.randint(0, 16, (B, P, 2), generator=g)
-    return cells.float() * 4 + 2.0  # centres of 4 px cells
+    cells = torch.stack([
+        torch.randint(0, grid_hw[1], (B, P), generator=g),
+        torch.randint(0, grid_hw[0], (B, P), generator=g)
+    ], dim=-1).float()
+    return cells * torch.tensor(cell_wh, dtype=torch.float32) + \
+        torch.tensor(cell_wh, dtype=torch.float32) / 2
 
 
-def test_loss_equals_loop_by_loop_formula():
+# input (H, W), SAM input side, geometry -> caller pixels of a SAM cell, and
+# the image's cells of the 16 x 16 grid (rows, cols): scale 1 and square;
+# SAM 1 at scale 2 on a wide input (only the top 8 rows are image); SAM 2
+# at scales (1, 2) on the same input (every cell is image, 4 x 2 px)
+GEOMETRIES = [
+    ((64, 64), 64, 'sam1', (4, 4), (16, 16)),
+    ((32, 64), 128, 'sam1', (4, 4), (8, 16)),
+    ((32, 64), 64, 'sam2', (4, 2), (16, 16)),
+]
+
+
+@pytest.mark.parametrize('input_hw,sam_size,geometry,cell_wh,grid_hw',
+                         GEOMETRIES)
+def test_loss_equals_loop_by_loop_formula(input_hw, sam_size, geometry,
+                                          cell_wh, grid_hw):
     torch.manual_seed(0)
     B, P, C = 2, 5, 8
+    H, W = input_hw
     sam_maps = torch.randn(B, C, 16, 16)
-    mask_features = torch.randn(B, C, 16, 16)  # stride 4 of a 64 px input
-    points = cell_centre_points(B, P)
-    sam = GridSAM(sam_maps)
+    # model features over the input whose cells are the image's SAM cells
+    # (stride 4, or 4 x 2 px for SAM 2 on the wide input), so that reading
+    # them at SAM's cell centres gives f_t itself
+    f_t = torch.randn(B, C, *grid_hw)
+    mask_features = f_t
+    points = cell_centre_points(B, P, cell_wh, grid_hw)
+    sam = GridSAM(sam_maps, sam_size, geometry)
     c_sam, grid_xy, valid = sam_similarity_targets(
-        sam, torch.zeros(B, 3, 64, 64), points, chunk=3)
+        sam, torch.zeros(B, 3, H, W), points, chunk=3)
+    assert int(valid.sum()) == grid_hw[0] * grid_hw[1]
     loss = structural_distill_loss(mask_features, points, c_sam, grid_xy,
-                                   valid, (64, 64), SmoothL1Loss(beta=1.0))
+                                   valid, (H, W), SmoothL1Loss(beta=1.0))
     f_sam = [[
         sam.point_features(sam_maps, points[b, p:p + 1],
-                           torch.tensor([b]), (64, 64))[0].transpose(0, 1).reshape(
+                           torch.tensor([b]))[0].transpose(0, 1).reshape(
                                C, 16, 16) for p in range(P)
     ] for b in range(B)]
-    expected = loop_reference(mask_features, f_sam, points)
+    expected = loop_reference(f_t, f_sam, points, cell_wh)
     assert abs(float(loss) - expected) < 1e-5
 
 
@@ -86,8 +125,7 @@ def test_loss_is_zero_when_model_features_equal_sam_features():
 
     class SameSAM(GridSAM):
 
-        def point_features(self, embeddings, points, image_index,
-                           img_shape):
+        def point_features(self, embeddings, points, image_index):
             return embeddings[image_index].flatten(2).transpose(1, 2)
 
     g = torch.Generator().manual_seed(3)
@@ -113,7 +151,7 @@ def test_gradient_reaches_model_features_only():
 
 
 def test_grid_centres_and_validity_for_a_wide_input():
-    # a 32 x 64 input in a 64 px SAM: scale 1, only the top half is image
+    # a 32 x 64 input in a 64 px SAM 1: scale 1, only the top half is image
     maps = torch.randn(1, 4, 16, 16)
     points = torch.tensor([[[10.0, 10.0]]])
     _, grid_xy, valid = sam_similarity_targets(
@@ -121,8 +159,16 @@ def test_grid_centres_and_validity_for_a_wide_input():
     assert torch.allclose(grid_xy[0], torch.tensor([2.0, 2.0]))
     assert torch.allclose(grid_xy[17], torch.tensor([6.0, 6.0]))
     assert int(valid.sum()) == 16 * 8
-    centres = sam_grid_centres((16, 16), 64, scale=0.5)
+    assert bool(valid[:16 * 8].all())
+    # a 64 x 128 input in a 64 px SAM 1: scale 0.5, cells of 8 px
+    centres = GridSAM(maps, 64).cell_centres((64, 128))
     assert torch.allclose(centres[0], torch.tensor([4.0, 4.0]))
+    # in SAM 2 (square resize): 16 x 16 cells of 4 x 2 px, all image
+    sam2 = GridSAM(maps, 64, 'sam2')
+    centres = sam2.cell_centres((32, 64))
+    assert torch.allclose(centres[0], torch.tensor([2.0, 1.0]))
+    assert torch.allclose(centres[16 + 3], torch.tensor([14.0, 3.0]))
+    assert bool(sam2.valid_cells((32, 64)).all())
 
 
 def test_cosine_self_similarity_shape_and_diagonal():

@@ -20,7 +20,8 @@ from mmdet.registry import DATASETS, MODELS
 from s4m_mm.datasets import AnnotationError, validate_coco_dict
 from s4m_mm.engine.hooks import TeacherScheduleHook
 from s4m_mm.models.sam import LITE_MEDSAM_CHECKPOINT, SAMAdapter
-from s4m_mm.models.sam.builders import build_sam_model, load_sam_checkpoint
+from s4m_mm.models.sam.checkpoints import load_sam_checkpoint
+from s4m_mm.models.sam.sam1 import build_vit_sam
 from s4m_mm.testing import make_synthetic_coco, write_synthetic_coco
 from s4m_mm.utils import resolve_asset_path
 
@@ -204,14 +205,14 @@ def test_category_outside_config_classes_names_id_and_file(
 
 def test_vit_b_checkpoint_given_as_vit_l_names_file_and_variants(tmp_path):
     path = str(tmp_path / 'sam_small_vit_b.pth')
-    small_b = build_sam_model('vit_b', img_size=64, encoder_depth=1)
+    small_b = build_vit_sam('vit_b', img_size=64, encoder_depth=1)
     torch.save(small_b.state_dict(), path)
-    small_l = build_sam_model('vit_l', img_size=64, encoder_depth=1)
+    small_l = build_vit_sam('vit_l', img_size=64, encoder_depth=1)
     with pytest.raises(RuntimeError) as err:
         load_sam_checkpoint(small_l, path, 'vit_l')
     msg = str(err.value)
     assert path in msg and "sam_type='vit_l'" in msg
-    assert 'holds a vit_b (embed_dim 768, 1 blocks) SAM' in msg
+    assert 'holds SAM 1 vit_b (embed_dim 768, 1 blocks)' in msg
     assert 'image_encoder.pos_embed (1, 4, 4, 768) vs model (1, 4, 4, ' \
         '1024)' in msg
 
@@ -222,7 +223,7 @@ def test_lite_medsam_checkpoint_given_as_vit_b_names_file_and_variants():
         SAMAdapter('vit_b', checkpoint=path)
     msg = str(err.value)
     assert path in msg and "sam_type='vit_b'" in msg
-    assert 'holds a lite_medsam (TinyViT encoder) SAM' in msg
+    assert 'holds LiteMedSAM (TinyViT encoder)' in msg
     assert 'missing keys: image_encoder.pos_embed' in msg
     assert re.search(r'292 unexpected keys: image_encoder\.patch_embed\.seq'
                      r'.*\(292 in all\)', msg)

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 #: a random-weight SAM of 64 px and a random teacher that keeps pseudo-labels
 TINY_SAM = [
-    'model.refiner.sam.sam_type=vit_b', 'model.refiner.sam.checkpoint=None',
+    'model.refiner.sam.type=SAMAdapter', 'model.refiner.sam.sam_type=vit_b',
+    'model.refiner.sam.checkpoint=None',
     'model.refiner.sam.random_init=True', 'model.refiner.sam.img_size=64',
     'model.refiner.sam.encoder_depth=1', 'model.semi_train_cfg.score_thr=0.0',
     'model.pseudo_label_mix.min_area=0'

@@ -3,6 +3,7 @@
 ARP, student) through tools/train.py on the synthetic fixture."""
 import json
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -18,7 +19,21 @@ BASELINE = 'configs/s4m/demo/mask2former_effl0_nuclei_sup.py'
 pytestmark = pytest.mark.slow
 
 
-def options(root, ckpt, iters):
+#: tiny random SAMs for the refiner, as --cfg-options
+TINY_SAM1 = [
+    'model.refiner.sam.type=SAMAdapter', 'model.refiner.sam.sam_type=vit_b',
+    'model.refiner.sam.checkpoint=None', 'model.refiner.sam.random_init=True',
+    'model.refiner.sam.img_size=64', 'model.refiner.sam.encoder_depth=1'
+]
+TINY_SAM2 = [
+    'model.refiner.sam.type=SAM2Adapter',
+    'model.refiner.sam.sam_type=sam2_hiera_t',
+    'model.refiner.sam.checkpoint=None', 'model.refiner.sam.random_init=True',
+    'model.refiner.sam.img_size=64'
+]
+
+
+def options(root, ckpt, iters, sam=TINY_SAM1):
     return [
         f'train_dataloader.dataset.datasets.0.data_root={root}/',
         f'train_dataloader.dataset.datasets.1.data_root={root}/',
@@ -26,10 +41,7 @@ def options(root, ckpt, iters):
         f'test_dataloader.dataset.data_root={root}/',
         f'val_evaluator.ann_file={root}/annotations/val.json',
         f'test_evaluator.ann_file={root}/annotations/val.json',
-        'model.refiner.sam.sam_type=vit_b',
-        'model.refiner.sam.checkpoint=None',
-        'model.refiner.sam.random_init=True',
-        'model.refiner.sam.img_size=64', 'model.refiner.sam.encoder_depth=1',
+    ] + sam + [
         'model.semi_train_cfg.score_thr=0.0',  # random teacher: keep some
         'model.pseudo_label_mix.min_area=0',
         f'custom_hooks.0.teacher_checkpoint={ckpt}',
@@ -83,16 +95,29 @@ def test_student_loop_runs_refines_mixes_and_saves_no_sam(
 
 def test_student_config_runs_under_mmdets_own_train_py(semi_data, tmp_path,
                                                        repo_root):
+    """mmdet's own tools/train.py, with SAM 2 refining the pseudo-labels
+    of a teacher that is sure of every query."""
     import mmdet
-    root, ckpt = semi_data
+    root, random_ckpt = semi_data
+    state = torch.load(random_ckpt, map_location='cpu')
+    state['state_dict']['panoptic_head.cls_embed.bias'][0] = 20.0
+    ckpt = str(tmp_path / 'confident_teacher.pth')
+    torch.save(state, ckpt)
     mmdet_train = osp.join(osp.dirname(mmdet.__file__), '.mim/tools/train.py')
     work = str(tmp_path / 'mmdet_student')
     result = subprocess.run(
         [sys.executable, mmdet_train, osp.join(repo_root, STUDENT),
-         '--work-dir', work, '--cfg-options'] + options(root, ckpt, 1),
+         '--work-dir', work, '--cfg-options'] +
+        options(root, ckpt, 1, sam=TINY_SAM2),
         cwd=repo_root, capture_output=True, text=True)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
     assert osp.isfile(osp.join(work, 'iter_1.pth'))
+    # the pseudo-instances went through SAM 2 (the demo's agreement gate
+    # may keep the teacher's masks: SAM 2's weights are random)
+    refined = re.search(r'refine_instances: (\d+)', log)
+    assert refined and int(refined.group(1)) > 0, log[-4000:]
+    assert re.search(r'refine_sam_pred_iou: 0\.\d*[1-9]', log), log[-4000:]
 
 
 def test_pseudo_label_quality_tool(semi_data, tmp_path, repo_root):
@@ -102,11 +127,7 @@ def test_pseudo_label_quality_tool(semi_data, tmp_path, repo_root):
         [sys.executable, 'tools/analysis/pseudo_label_quality.py', STUDENT,
          ckpt, '--gt-ann', osp.join(root, 'annotations/val.json'), '--out',
          out, '--cfg-options', f'val_dataloader.dataset.data_root={root}/',
-         'model.refiner.sam.sam_type=vit_b',
-         'model.refiner.sam.checkpoint=None',
-         'model.refiner.sam.random_init=True',
-         'model.refiner.sam.img_size=64', 'model.refiner.sam.encoder_depth=1',
-         'model.semi_train_cfg.score_thr=0.0'],
+         'model.semi_train_cfg.score_thr=0.0'] + TINY_SAM1,
         cwd=repo_root, capture_output=True, text=True)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     with open(out) as f:

@@ -55,6 +55,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from mmdet.registry import MODELS
+from s4m_mm.models.sam import SAM_ADAPTERS, sam_adapter_config
 
 DEMO = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
 METHODS = ('s4m', 'mean_teacher')
@@ -71,14 +72,15 @@ def parse_args():
     parser.add_argument(
         '--sam-type',
         default=None,
-        choices=['lite_medsam', 'vit_b', 'vit_l', 'vit_h'],
-        help='replace the refiner\'s SAM')
+        choices=list(SAM_ADAPTERS),
+        help='replace the refiner\'s SAM (random weights without '
+        '--sam-checkpoint, LiteMedSAM excepted)')
     parser.add_argument('--sam-checkpoint', default=None)
     parser.add_argument('--sam-autocast', default=None,
                         choices=['bfloat16', 'float16', 'none'])
     parser.add_argument(
         '--keep-embed-cache', action='store_true',
-        help='keep the config\'s SAMAdapter.embed_cache_size (by default '
+        help='keep the config\'s SAM embed_cache_size (by default '
         'it is set to 0, so that every iteration pays for its encoder '
         'passes, as in the paper, and the batched / per-image comparison '
         'is not decided by cache hits)')
@@ -108,9 +110,13 @@ def benchmark_config(args) -> Config:
                          f'(model.type is {cfg.model.get("type")!r})')
     sam = cfg.model.refiner.sam
     if args.sam_type is not None:
-        sam.sam_type = args.sam_type
-        sam.checkpoint = args.sam_checkpoint
-        sam.random_init = args.sam_checkpoint is None
+        keep = {k: sam[k] for k in ('autocast_dtype', 'embed_cache_size')
+                if k in sam}
+        random = args.sam_checkpoint is None and \
+            args.sam_type != 'lite_medsam'
+        cfg.model.refiner.sam = sam_adapter_config(
+            args.sam_type, args.sam_checkpoint, random_init=random, **keep)
+        sam = cfg.model.refiner.sam
     if args.sam_autocast:
         sam.autocast_dtype = None if args.sam_autocast == 'none' \
             else args.sam_autocast
@@ -213,7 +219,7 @@ def timed_iteration(model, optim_wrapper, batches, device):
             embeddings = model.refiner.embed(images)
         with timer('sam_decoder'):
             instances, _ = model.refiner.refine_embedded(
-                embeddings, images.shape[-2:], instances)
+                embeddings, instances)
     num_pseudo = sum(len(inst) for inst in instances)
     teacher_samples = model.as_pseudo_samples(samples['unsup_teacher'],
                                               instances)
@@ -329,7 +335,8 @@ def run_method(args) -> dict:
             sam_type=sam.sam_type,
             weights='random' if sam.checkpoint is None else 'real',
             autocast=sam.autocast_dtype,
-            embed_cache_size=sam.embed_cache_size)
+            embed_cache_size=0 if sam.embed_cache is None else
+            sam.embed_cache.max_items)
         result['refinement'] = refinement_batched_vs_per_image(
             model, batches, device, args.iters)
     return result

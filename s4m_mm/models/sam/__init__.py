@@ -1,9 +1,14 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-from .builders import (LITE_MEDSAM_CHECKPOINT, SAM_TYPES, SAMModel,
-                       build_sam_model, load_sam_checkpoint)
-from .sam_adapter import SAMAdapter
+from .base import BaseSAMAdapter
+from .embed_cache import EmbeddingCache
+from .embeddings import SAMEmbeddings
+from .lite_medsam import LITE_MEDSAM_CHECKPOINT, LiteMedSAMAdapter
+from .sam1 import SAMAdapter
+from .sam2 import SAM2Adapter
+from .variants import SAM_ADAPTERS, sam_adapter_config
 
 __all__ = [
-    'SAMAdapter', 'SAMModel', 'SAM_TYPES', 'LITE_MEDSAM_CHECKPOINT',
-    'build_sam_model', 'load_sam_checkpoint'
+    'BaseSAMAdapter', 'SAMAdapter', 'LiteMedSAMAdapter', 'SAM2Adapter',
+    'SAMEmbeddings', 'EmbeddingCache', 'LITE_MEDSAM_CHECKPOINT',
+    'SAM_ADAPTERS', 'sam_adapter_config'
 ]

@@ -4,8 +4,9 @@ model's input frame and SAM's embedding grid, and cosine self-similarity.
 
 Coordinates are ``(x, y)`` pixels of the model's (padded) batch input unless
 a name says otherwise; a SAM embedding grid of ``h x w`` cells covers SAM's
-``S x S`` input, into which the batch input is resized by
-``scale = S / max(H, W)`` and padded bottom-right.
+``S x S`` input, into which the batch input is mapped by the SAM's own
+geometry (SAM 1: longest side to ``S``, padded bottom-right; SAM 2: resized
+to the square), see ``BaseSAMAdapter.input_scale``.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -53,17 +54,6 @@ def sample_query_points(foreground: Tensor,
     return xy
 
 
-def sam_grid_centres(embed_hw: Sequence[int], sam_size: int,
-                     scale: float) -> Tensor:
-    """``(h * w, 2)`` ``(x, y)`` of SAM's grid cell centres in input pixels
-    (row-major, as ``feature.flatten(-2)``)."""
-    h, w = embed_hw
-    ys = (torch.arange(h, dtype=torch.float32) + 0.5) * (sam_size / h)
-    xs = (torch.arange(w, dtype=torch.float32) + 0.5) * (sam_size / w)
-    yy, xx = torch.meshgrid(ys, xs, indexing='ij')
-    return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1) / scale
-
-
 def sample_at(features: Tensor, xy: Tensor, frame_hw: Sequence[int]) -> Tensor:
     """Bilinear samples of ``features`` at pixel positions.
 
@@ -104,10 +94,11 @@ def sam_similarity_targets(sam, images: Tensor, points: Tensor,
 
     Each point is a separate single positive point prompt; its feature map is
     the image-token output of the mask decoder's last two-way block. The
-    image is encoded once.
+    image is encoded once. ``F_SAM^p`` is read at the point bilinearly
+    (SAM's grid of cell centres, in SAM input pixels).
 
     Args:
-        sam (SAMAdapter): frozen SAM.
+        sam (BaseSAMAdapter): frozen SAM.
         images (Tensor): ``(B, 3, H, W)`` RGB 0-255, the model's input.
         points (Tensor): ``(B, P, 2)`` ``(x, y)`` pixels of ``images``.
         chunk (int): points per decoder call.
@@ -120,23 +111,24 @@ def sam_similarity_targets(sam, images: Tensor, points: Tensor,
     B, P, _ = points.shape
     H, W = images.shape[-2:]
     h, w = sam.embed_size
-    scale = sam.scale_factor((H, W))
     with torch.no_grad():
         embeddings = sam.embed_images(images)
         flat_points = points.reshape(B * P, 2)
-        image_index = torch.arange(B, device=points.device).repeat_interleave(P)
+        sam_points = sam.to_input_coords(flat_points, (H, W))
+        image_index = torch.arange(
+            B, device=points.device).repeat_interleave(P)
         rows = []
         for start in range(0, B * P, chunk):
             sl = slice(start, start + chunk)
             feats = sam.point_features(embeddings, flat_points[sl],
-                                       image_index[sl], (H, W))  # (n, hw, C)
+                                       image_index[sl])  # (n, hw, C)
             maps = feats.transpose(1, 2).reshape(-1, feats.shape[-1], h, w)
-            at_point = sample_at(maps, flat_points[sl, None] * scale,
+            at_point = sample_at(maps, sam_points[sl, None],
                                  (sam.img_size, sam.img_size))  # (n, 1, C)
             rows.append(cosine_self_similarity(at_point, feats)[:, 0])
         c_sam = torch.cat(rows).reshape(B, P, h * w)
-    grid_xy = sam_grid_centres((h, w), sam.img_size, scale).to(points.device)
-    valid = (grid_xy[:, 0] < W) & (grid_xy[:, 1] < H)
+    grid_xy = sam.cell_centres((H, W)).to(points.device)
+    valid = sam.valid_cells((H, W)).to(points.device)
     return c_sam, grid_xy, valid
 
 
