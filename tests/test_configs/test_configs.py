@@ -49,18 +49,56 @@ TINY_SAM = dict(
 
 
 def with_buildable_sam(cfg):
-    """Configs whose SAM checkpoint is not on this machine (ViT SAMs, for
-    distillation or refinement) get a tiny random SAM, after checking that
-    the real one fails clearly."""
+    """Configs whose SAM checkpoint is not on this machine (SAM 2 and SAM 1
+    ViTs, for distillation or refinement) get a tiny random SAM, after
+    checking that the real one fails naming the file and where to get
+    it."""
     owners = [cfg.model, cfg.model.get('refiner') or {}]
     for owner in owners:
         sam = owner.get('sam')
         if sam is None or sam.checkpoint.startswith('pkg://'):
             continue
-        with pytest.raises(FileNotFoundError, match=sam.checkpoint):
+        with pytest.raises(FileNotFoundError) as err:
             MODELS.build(sam)
+        msg = str(err.value)
+        assert sam.checkpoint in msg and 'https://dl.fbaipublicfiles.com/' \
+            in msg and osp.basename(sam.checkpoint) in msg, msg
         owner['sam'] = TINY_SAM
     return cfg
+
+
+PAPER_STUDENT = 'configs/s4m/coco/s4m-student_r50_4xb6-368750iter_coco-1pct.py'
+
+
+def test_paper_configs_use_sam2_hiera_l():
+    """The paper's SAM: SAM 2.0 Hiera-L (a random one here, the weights
+    are not reachable), 1024 px input, a 64 x 64 grid."""
+    cfg = load(osp.join(REPO, PAPER_STUDENT))
+    sam_cfg = dict(cfg.model.refiner.sam, checkpoint=None, random_init=True)
+    sam = MODELS.build(sam_cfg)
+    assert type(sam).__name__ == 'SAM2Adapter'
+    assert (sam.sam_type, sam.img_size, sam.embed_size) == (
+        'sam2_hiera_l', 1024, (64, 64))
+    trunk = sam.sam.image_encoder.trunk
+    assert trunk.patch_embed.proj.weight.shape[0] == 144  # Hiera-L's width
+    assert len(trunk.blocks) == 48
+
+
+def test_sam1_vit_h_is_one_line_away(tmp_path):
+    """``model = dict(refiner=dict(sam=_base_.sam_vit_h))`` (student) and
+    ``model = dict(sam=_base_.sam_vit_h)`` (teacher) in a child config give
+    a clean SAM 1 ViT-H config, no SAM 2 key left behind."""
+    teacher = PAPER_STUDENT.replace('student_r50_4xb6', 'teacher_r50_2xb8')
+    expected = dict(type='SAMAdapter', sam_type='vit_h',
+                    checkpoint='data/pretrained/sam_vit_h_4b8939.pth')
+    for base, line, owner in (
+            (PAPER_STUDENT, 'model = dict(refiner=dict(sam=_base_.sam_vit_h))',
+             lambda c: c.model.refiner.sam),
+            (teacher, 'model = dict(sam=_base_.sam_vit_h)',
+             lambda c: c.model.sam)):
+        child = tmp_path / 'vit_h.py'
+        child.write_text(f'_base_ = [{osp.join(REPO, base)!r}]\n{line}\n')
+        assert dict(owner(load(str(child)))) == expected
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=rel)

@@ -213,9 +213,10 @@ CITYSCAPES_STUDENT = dict(
 # half on the GT foreground (modules/train_loop.py extract_point_gt_rand),
 # SmoothL1 (Huber, beta 1), ADD SD_WEIGHT 1
 SD = dict(sd=(128, 0.5, 'SmoothL1Loss', 1.0, 1.0))
-# The one SAM row of the table.
-# paper: SAM 2 Hiera-L (config/add_cfg.py SAM_TYPE 'large'); switched by issue 10
-SAM = dict(sam=('SAMAdapter', 'vit_h'))
+# The one SAM row of the table: SAM 2 Hiera-L with the SAM 2.0 weights
+# (ADD SSL.SAM_TYPE 'large' -> SAM_CFG sam2_hiera_l.yaml; modules/defaults.py
+# build_refiner reads f'sam2_hiera_{SAM_TYPE}.pt')
+SAM = dict(sam=('SAM2Adapter', 'sam2_hiera_l', 'sam2_hiera_large.pt'))
 
 COCO_ANN = 'semi_anns/instances_train2017.1@{}.json'
 COCO_UNL = 'semi_anns/instances_train2017.1@{}-unlabeled.json'
@@ -371,7 +372,7 @@ def recipe(name):
         val_interval=cfg.train_cfg.val_interval,
         checkpoint_interval=cfg.default_hooks.checkpoint.interval,
         val_loop=cfg.val_cfg.type,
-        sam=(sam.type, sam.get('sam_type')),
+        sam=(sam.type, sam.get('sam_type'), osp.basename(sam.checkpoint)),
         labeled=labeled.ann_file,
     )
     if len(set(out['embed_decay_mult'])) == 1:

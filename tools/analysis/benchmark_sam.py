@@ -180,6 +180,15 @@ def main() -> None:
         benchmark_type(t, args, checkpoints, device, warmup)
         for t in args.types
     ]
+    # the figures side by side, as ratios to the first type (one run, so
+    # the machine's load applies to all)
+    first = results[0]
+    for result in results:
+        result['vs_' + first['sam_type']] = {
+            key: result[key] / first[key]
+            for key in ('encoder_s_per_image', 'predict_masks_s_per_prompt',
+                        'point_features_s_per_prompt')
+        }
     report = {
         'device': (torch.cuda.get_device_name(device) if device.type == 'cuda'
                    else platform.processor() or platform.machine()),

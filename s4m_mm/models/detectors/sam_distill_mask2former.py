@@ -22,7 +22,8 @@ class SAMDistillMask2Former(Mask2Former):
     :class:`Mask2Former` with a :class:`Mask2FormerHead`.
 
     Args:
-        sam (dict): config of the frozen SAM (``SAMAdapter``).
+        sam (dict): config of the frozen SAM (``SAM2Adapter``,
+            ``SAMAdapter`` or ``LiteMedSAMAdapter``).
         sd_chunk (int): prompts per SAM decoder call when computing targets.
         *args, **kwargs: those of :class:`Mask2Former`; ``panoptic_head``
             must be a :class:`SAMDistillMask2FormerHead`.

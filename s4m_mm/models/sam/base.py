@@ -256,8 +256,9 @@ class BaseSAMAdapter(nn.Module, metaclass=ABCMeta):
             return resolve_asset_path(checkpoint,
                                       f'SAM checkpoint ({sam_type})')
         except FileNotFoundError as err:
+            hint = self.checkpoint_hint(sam_type)
             raise FileNotFoundError(
-                f'{err}. {self.checkpoint_hint(sam_type)}') from None
+                f'{err}. {hint[:1].upper()}{hint[1:]}') from None
 
     @property
     def sam(self) -> nn.Module:
