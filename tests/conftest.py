@@ -1,9 +1,23 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 import os.path as osp
+import random
 
+import numpy as np
 import pytest
+import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def seed_global_generators():
+    """Every test starts from the same state of the global generators
+    (torch, numpy, random), whatever ran before it: a test that draws
+    without a generator of its own draws the same values in any order.
+    Fixtures of a wider scope run before this one and seed themselves."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
 
 
 @pytest.fixture(scope='session')

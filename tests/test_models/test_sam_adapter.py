@@ -46,6 +46,7 @@ def one_cpu_thread():
 
 @pytest.fixture(scope='module')
 def lite_medsam():
+    torch.manual_seed(0)  # the init before the real weights are loaded
     return LiteMedSAMAdapter()
 
 

@@ -53,6 +53,7 @@ def batch(n=2, size=64):
 
 @pytest.fixture(scope='module')
 def teacher():
+    torch.manual_seed(0)
     return MODELS.build(tiny_teacher_cfg().model)
 
 

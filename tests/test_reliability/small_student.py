@@ -101,6 +101,7 @@ def small_student_config(repo_root: str, data_root: str, out_dir: str,
     init_default_scope('mmdet')
     detector = Config.fromfile(path).model.detector
     detector.backbone.checkpoint = None
+    torch.manual_seed(0)
     teacher = MODELS.build(detector)
     torch.save({'state_dict': teacher.state_dict(), 'meta': {}},
                teacher_ckpt)

@@ -37,7 +37,25 @@ def semi_data(tmp_path_factory, repo_root):
     init_default_scope('mmdet')
     cfg = Config.fromfile(osp.join(repo_root, BASELINE))
     cfg.model.backbone.checkpoint = None
+    torch.manual_seed(0)
     teacher = MODELS.build(cfg.model)
     ckpt = osp.join(root, 'teacher.pth')
     torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, ckpt)
     return root, ckpt
+
+
+@pytest.fixture(scope='session')
+def confident_teacher(semi_data):
+    """The random teacher of ``semi_data``, made sure that every query is a
+    nucleus (softmax confidence ~1 > 0.7): a stage-2 run always has
+    pseudo-instances to refine, mix and learn from.
+
+    Returns:
+        str: the checkpoint.
+    """
+    _, random_ckpt = semi_data
+    state = torch.load(random_ckpt, map_location='cpu')
+    state['state_dict']['panoptic_head.cls_embed.bias'][0] = 20.0
+    ckpt = osp.join(osp.dirname(random_ckpt), 'confident_teacher.pth')
+    torch.save(state, ckpt)
+    return ckpt

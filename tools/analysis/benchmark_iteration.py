@@ -52,7 +52,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
+from mmengine.runner import Runner, set_random_seed
 
 from mmdet.registry import MODELS
 from s4m_mm.models.sam import SAM_ADAPTERS, sam_adapter_config
@@ -300,7 +300,10 @@ def run_method(args) -> dict:
         cfg = as_mean_teacher(cfg)
     device = torch.device(args.device)
     checkpoint = teacher_checkpoint(cfg, args.teacher_checkpoint)
-    torch.manual_seed(0)
+    # every generator: the model's init (torch) and the pipeline's flips
+    # (numpy, in the main process with num_workers=0) draw the same values
+    # in every run and in both methods
+    set_random_seed(0)
     model, optim_wrapper = build_model(cfg, checkpoint, device)
     model.refine_enabled = model.refiner is not None
     loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)

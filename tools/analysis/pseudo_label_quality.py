@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
+from mmengine.runner import Runner, set_random_seed
 from mmengine.utils import import_modules_from_strings
 
 from mmdet.registry import MODELS
@@ -34,6 +34,9 @@ def parse_args():
                         help='COCO json of the unlabeled images with GT')
     parser.add_argument('--iou-thr', type=float, default=0.5)
     parser.add_argument('--out', help='write the result as json here')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the random draws (SAM prompts, random '
+                        'SAM weights): the same figures at every run')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
 
@@ -59,6 +62,7 @@ def main():
     from s4m_mm.engine.hooks import TeacherScheduleHook
     from s4m_mm.evaluation import match_masks, pseudo_label_quality
 
+    set_random_seed(args.seed)
     model = MODELS.build(cfg.model)
     if getattr(model, 'refiner', None) is None:
         raise ValueError(f'{args.config}: model.refiner is not set; this '
