@@ -48,13 +48,19 @@ def options(root, ckpt, iters, sam=TINY_SAM1):
         'custom_hooks.0.burn_in=2',
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}',
-        'default_hooks.logger.interval=1'
+        'default_hooks.logger.interval=1', 'randomness.seed=0'
     ]
 
 
+def logged_values(log, key):
+    """The values of ``key`` in the training log lines, in order."""
+    return [float(v) for v in re.findall(rf'\b{key}: ([-0-9.e]+)', log)]
+
+
 def test_student_loop_runs_refines_mixes_and_saves_no_sam(
-        semi_data, tmp_path, repo_root):
-    root, ckpt = semi_data
+        semi_data, confident_teacher, tmp_path, repo_root):
+    root, _ = semi_data
+    ckpt = confident_teacher
     work = str(tmp_path / 'student')
     # the paper configs' validation of both models (the demo validates the
     # student only)
@@ -70,6 +76,11 @@ def test_student_loop_runs_refines_mixes_and_saves_no_sam(
                 'burn-in over after 2 iterations', 'teacher/coco/segm_mAP',
                 'student/coco/segm_mAP'):
         assert key in log, key
+    assert 'seed: 0' in log  # the same draws at every run
+    # every iteration had pseudo-instances to refine and learn from
+    refined = logged_values(log, 'refine_instances')
+    assert len(refined) == 3 and min(refined) > 0, refined
+    assert len(logged_values(log, 'unsup_loss_mask')) == 3
     state = torch.load(osp.join(work, 'iter_3.pth'), map_location='cpu',
                        weights_only=False)['state_dict']
     assert any(k.startswith('teacher.') for k in state)
@@ -93,16 +104,13 @@ def test_student_loop_runs_refines_mixes_and_saves_no_sam(
         assert torch.equal(v, state['student.' + k])
 
 
-def test_student_config_runs_under_mmdets_own_train_py(semi_data, tmp_path,
-                                                       repo_root):
+def test_student_config_runs_under_mmdets_own_train_py(
+        semi_data, confident_teacher, tmp_path, repo_root):
     """mmdet's own tools/train.py, with SAM 2 refining the pseudo-labels
     of a teacher that is sure of every query."""
     import mmdet
-    root, random_ckpt = semi_data
-    state = torch.load(random_ckpt, map_location='cpu')
-    state['state_dict']['panoptic_head.cls_embed.bias'][0] = 20.0
-    ckpt = str(tmp_path / 'confident_teacher.pth')
-    torch.save(state, ckpt)
+    root, _ = semi_data
+    ckpt = confident_teacher
     mmdet_train = osp.join(osp.dirname(mmdet.__file__), '.mim/tools/train.py')
     work = str(tmp_path / 'mmdet_student')
     result = subprocess.run(
@@ -120,37 +128,69 @@ def test_student_config_runs_under_mmdets_own_train_py(semi_data, tmp_path,
     assert re.search(r'refine_sam_pred_iou: 0\.\d*[1-9]', log), log[-4000:]
 
 
-def test_pseudo_label_quality_tool(semi_data, tmp_path, repo_root):
-    root, ckpt = semi_data
+def test_pseudo_label_quality_tool(semi_data, confident_teacher, tmp_path,
+                                   repo_root):
+    root, _ = semi_data
+    gt_file = osp.join(root, 'annotations/val.json')
     out = str(tmp_path / 'quality.json')
     result = subprocess.run(
         [sys.executable, 'tools/analysis/pseudo_label_quality.py', STUDENT,
-         ckpt, '--gt-ann', osp.join(root, 'annotations/val.json'), '--out',
-         out, '--cfg-options', f'val_dataloader.dataset.data_root={root}/',
-         'model.semi_train_cfg.score_thr=0.0'] + TINY_SAM1,
+         confident_teacher, '--gt-ann', gt_file, '--out', out, '--seed', '0',
+         '--cfg-options', f'val_dataloader.dataset.data_root={root}/'] +
+        TINY_SAM1,
         cwd=repo_root, capture_output=True, text=True)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     with open(out) as f:
         summary = json.load(f)
-    assert summary['images'] == 6
+    with open(gt_file) as f:
+        gt = json.load(f)
+    assert summary['images'] == len(gt['images']) == 6
+    assert summary['refiner'] == dict(prompt='box', num_points=3,
+                                      sam_type='vit_b',
+                                      gate=dict(min_agreement=0.5))
     for key in ('teacher', 'refined'):
         q = summary[key]
-        assert 0.0 <= q['mean_iou'] <= 1.0
-        assert 0.0 <= q['precision'] <= 1.0 and 0.0 <= q['recall'] <= 1.0
-        assert q['num_gt'] > 0
+        assert q['num_gt'] == len(gt['annotations'])
+        assert q['num_pseudo'] > 0
+        # precision and recall count the same one-to-one matches
+        matches = q['precision'] * q['num_pseudo']
+        assert matches == pytest.approx(round(matches))
+        assert q['recall'] * q['num_gt'] == pytest.approx(matches)
     # refinement replaces masks, never the set of pseudo-instances
     assert summary['teacher']['num_pseudo'] == \
         summary['refined']['num_pseudo']
 
 
-def test_iteration_benchmark_times_every_part(semi_data, tmp_path,
-                                              repo_root):
-    root, random_ckpt = semi_data
+def first_batch_pseudo_instances(repo_root, options, ckpt):
+    """Pseudo-instances the teacher of ``ckpt`` selects on the first
+    unlabeled batch of the config's train loader (seed 0), in-process."""
+    from mmengine.config import DictAction
+    from mmengine.runner import Runner, set_random_seed
+
+    from s4m_mm.engine.hooks import TeacherScheduleHook
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(osp.join(repo_root, STUDENT))
+    cfg.merge_from_dict({
+        key: DictAction._parse_iterable(value)
+        for key, value in (o.split('=', 1) for o in options)
+    })
+    cfg.model.refiner = None  # the selection comes before SAM
+    set_random_seed(0)  # as the benchmark: the pipeline's flips
+    model = MODELS.build(cfg.model)
+    TeacherScheduleHook(ckpt).load_teacher(model.teacher)
+    data = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=0)))
+    data = model.data_preprocessor(data, True)
+    selected = model.select_teacher_instances(
+        data['inputs']['unsup_teacher'],
+        data['data_samples']['unsup_teacher'])
+    return sum(len(inst) for inst in selected)
+
+
+def test_iteration_benchmark_times_every_part(semi_data, confident_teacher,
+                                              tmp_path, repo_root):
+    root, _ = semi_data
     # a teacher whose queries all say "nucleus": pseudo-instances to refine
-    state = torch.load(random_ckpt, map_location='cpu')
-    state['state_dict']['panoptic_head.cls_embed.bias'][0] = 20.0
-    ckpt = str(tmp_path / 'confident_teacher.pth')
-    torch.save(state, ckpt)
+    ckpt = confident_teacher
     out = str(tmp_path / 'bench.json')
     tiny = [o for o in options(root, ckpt, 1)
             if o.startswith(('train_dataloader', 'model.'))]
@@ -166,22 +206,30 @@ def test_iteration_benchmark_times_every_part(semi_data, tmp_path,
     s4m, mean_teacher = report['s4m'], report['mean_teacher']
     assert s4m['sam'] == dict(sam_type='vit_b', weights='random',
                               autocast='bfloat16', embed_cache_size=0)
-    assert s4m['pseudo_instances_per_batch'] > 0
-    for name in ('data', 'teacher', 'sam_encoder', 'sam_decoder', 'arp',
-                 'strong_aug', 'student', 'ema'):
-        assert s4m['parts_s'][name] > 0, name
-    # the plain mean teacher has no SAM and no ARP
-    for name in ('sam_encoder', 'sam_decoder', 'arp'):
-        assert mean_teacher['parts_s'][name] == 0, name
-    for name in ('teacher', 'strong_aug', 'student', 'ema'):
-        assert mean_teacher['parts_s'][name] > 0, name
+    # the teacher's selection on the first unlabeled batch, counted here
+    expected = first_batch_pseudo_instances(repo_root, tiny, ckpt)
+    assert expected > 0
+    assert s4m['pseudo_instances_per_batch'] == expected
+    assert mean_teacher['pseudo_instances_per_batch'] == expected
+    # the parts each method times (an untimed part reads 0)
+    timed = {m: {k for k, v in r['parts_s'].items() if v != 0}
+             for m, r in report.items() if m in ('s4m', 'mean_teacher')}
+    assert timed == dict(
+        s4m={'data', 'teacher', 'sam_encoder', 'sam_decoder', 'arp',
+             'strong_aug', 'student', 'ema'},
+        mean_teacher={'data', 'teacher', 'strong_aug', 'student', 'ema'})
     assert 'sam' not in mean_teacher
     assert report['s4m_over_mean_teacher'] == pytest.approx(
         s4m['step_s'] / mean_teacher['step_s'])
     refinement = s4m['refinement']
     assert refinement['per_image_over_batched'] == pytest.approx(
         refinement['per_image_s'] / refinement['batched_s'])
+    # the peak resident memory holds at least teacher and student (float32
+    # weights of the checkpoint, twice), in MiB
+    state = torch.load(ckpt, map_location='cpu')['state_dict']
+    weights_mb = 2 * sum(v.numel() * v.element_size()
+                         for v in state.values()) / 2**20
     for method in (s4m, mean_teacher):
-        assert method['peak_memory_mb'] > 0
+        assert method['peak_memory_mb'] > weights_mb
         assert method['sum_of_parts_s'] == pytest.approx(
             sum(method['parts_s'].values()))
