@@ -1,6 +1,7 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """Every config under configs/s4m loads, builds its model, and fails clearly
 without its data or weights."""
+import functools
 import glob
 import os.path as osp
 
@@ -101,16 +102,58 @@ def test_sam1_vit_h_is_one_line_away(tmp_path):
         assert dict(owner(load(str(child)))) == expected
 
 
+def num_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+@functools.lru_cache()
+def mmdet_mask2former_r50_params(num_classes):
+    """Parameters of mmdet's own Mask2Former R-50 instance model
+    (``mask2former_r50_8xb2-lsj-50e_coco.py``) for ``num_classes``."""
+    import mmdet
+    cfg = Config.fromfile(
+        osp.join(osp.dirname(mmdet.__file__), '.mim/configs/mask2former/'
+                 'mask2former_r50_8xb2-lsj-50e_coco.py')).model
+    cfg.panoptic_head.num_things_classes = num_classes
+    cfg.panoptic_head.loss_cls.class_weight = [1.0] * num_classes + [0.1]
+    cfg.panoptic_fusion_head.num_things_classes = num_classes
+    init_default_scope('mmdet')
+    return num_params(MODELS.build(cfg))
+
+
+@functools.lru_cache()
+def demo_mask2former_params():
+    """Parameters of the demo's plain Mask2Former (EfficientNet-Lite0)."""
+    cfg = load(osp.join(REPO, 'configs/s4m/demo/'
+                        'mask2former_effl0_nuclei_sup.py'))
+    cfg.model.backbone.checkpoint = None
+    return num_params(MODELS.build(cfg.model))
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=rel)
 def test_config_builds_its_model(path):
     cfg = with_buildable_sam(load(path))
     model = MODELS.build(cfg.model)
     detector_cfg = cfg.model.get('detector', cfg.model)
     head = getattr(model, 'student', model).panoptic_head
-    assert head.num_classes == len(
-        detector_cfg.panoptic_head.loss_cls['class_weight']) - 1
-    n_params = sum(p.numel() for p in model.parameters())
-    assert n_params > 1e6
+    num_classes = len(detector_cfg.panoptic_head.loss_cls['class_weight']) - 1
+    assert head.num_classes == num_classes
+    # the parameters of one Mask2Former, twice for S4M (teacher and
+    # student); SAM and the SD head add none: the R-50 configs have exactly
+    # those of mmdet's own Mask2Former R-50, the demo's those of its
+    # baseline, whose backbone is timm's EfficientNet-Lite0 features
+    copies = 2 if cfg.model.type == 'S4M' else 1
+    if '/demo/' in path:
+        expected = demo_mask2former_params()
+        if cfg.model.type == 'Mask2Former':
+            import timm
+            features = timm.create_model(
+                'tf_efficientnet_lite0', pretrained=False,
+                features_only=True, out_indices=(1, 2, 3, 4))
+            assert num_params(model.backbone) == num_params(features)
+    else:
+        expected = mmdet_mask2former_r50_params(num_classes)
+    assert num_params(model) == copies * expected
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=rel)

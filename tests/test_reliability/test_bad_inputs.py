@@ -148,6 +148,9 @@ def test_polygon_on_or_within_1px_of_the_border_is_accepted():
     # a mask over the whole image: corners at (0, 0) and (width, height)
     validate_coco_dict(coco_with_polygon([0, 0, 64, 0, 64, 48, 0, 48]))
     validate_coco_dict(coco_with_polygon([-1, -0.5, 65, 0, 64.9, 49]))
+    # ... and no further
+    refused(coco_with_polygon([-1.01, 0, 10, 0, 10, 10]), 'x = -1.01')
+    refused(coco_with_polygon([0, 0, 10, 49.01, 10, 10]), 'y = 49.01')
     # the bounds check can be turned off
     validate_coco_dict(coco_with_polygon([0, 0, 640, 0, 640, 480]),
                        polygon_margin=None)
@@ -179,6 +182,12 @@ def test_dataset_refuses_an_out_of_bounds_polygon_file(nuclei_root,
 def test_rle_of_the_image_size_is_accepted():
     data, _ = make_synthetic_coco(num_images=3, size=(48, 64))
     validate_coco_dict(data)
+    # the same file with one RLE of the transposed size is not
+    ann = data['annotations'][0]
+    assert ann['segmentation']['size'] == [48, 64]
+    ann['segmentation']['size'] = [64, 48]
+    with pytest.raises(AnnotationError, match=r'\(h, w\) = \(64, 48\)'):
+        validate_coco_dict(data)
 
 
 # c. a category of the file that is not a class of the config

@@ -31,8 +31,15 @@ def fake_runner(it, last_ckpt=None):
 def test_finite_losses_pass():
     outputs = dict(loss=torch.tensor(1.5), sup_loss_mask=torch.tensor(0.5),
                    unsup_loss_dice=torch.tensor(1.0), acc=float('nan'))
+    # a NaN that is not a loss (acc) and no outputs at all pass
     FiniteLossHook().after_train_iter(fake_runner(0), 0, None, outputs)
     FiniteLossHook().after_train_iter(fake_runner(0), 0, None, None)
+    # the same outputs with one loss not finite do not
+    for bad in (float('nan'), float('inf')):
+        with pytest.raises(NonFiniteLossError, match='unsup_loss_dice'):
+            FiniteLossHook().after_train_iter(
+                fake_runner(0), 0, None,
+                dict(outputs, unsup_loss_dice=torch.tensor(bad)))
 
 
 def test_non_finite_loss_names_iteration_losses_and_checkpoint():
