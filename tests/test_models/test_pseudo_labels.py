@@ -1,6 +1,7 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """Stage-2 pseudo-labels: the paper's selection and SAM refinement."""
 import copy
+import math
 
 import pytest
 import torch
@@ -38,6 +39,63 @@ def test_selection_confidence_is_strict():
     masks = torch.full((1, 4, 4), 10.0)
     assert len(select_pseudo_instances(cls, masks, 0.7, 0.0)) == 0
     assert len(select_pseudo_instances(cls, masks, 0.69, 0.0)) == 1
+
+
+def sum_queries(pixel_logits):
+    """One confident class-0 query per entry of ``pixel_logits``: a
+    ``(10, 10)`` mask whose listed ``(count, logit)`` pixels have that
+    logit and the rest ``-inf`` (sigmoid exactly 0)."""
+    cls = torch.tensor([[8.0, 0.0]] * len(pixel_logits))
+    masks = torch.full((len(pixel_logits), 100), -float('inf'))
+    for q, groups in enumerate(pixel_logits):
+        start = 0
+        for count, logit in groups:
+            masks[q, start:start + count] = logit
+            start += count
+    return cls, masks.view(-1, 10, 10)
+
+
+def test_mask_sum_threshold_is_strict():
+    # sigmoid(0) = 0.5 exactly: 10 such pixels sum to 5.0, 11 to 5.5
+    cls, masks = sum_queries([[(10, 0.0)], [(11, 0.0)]])
+    inst = select_pseudo_instances(cls, masks, 0.7, 5.0)
+    assert inst.labels.tolist() == [0]
+    assert torch.equal(inst.mask_logits[0], masks[1])
+    # sigmoid 0.5 is not > 0.5: the binary mask is empty
+    assert not inst.masks.any()
+    # the paper's defaults: score 0.7, sigmoid sum 5
+    assert len(select_pseudo_instances(cls, masks)) == 1
+    assert len(select_pseudo_instances(cls, masks, 0.7, 4.9)) == 2
+
+
+def test_mask_sum_is_of_sigmoids_not_of_binary_pixels():
+    # 40 px at logit -1: binary area 0, sigmoid sum 40 / (1 + e) = 10.76
+    # 6 px at logit 0.1: binary area 6, sigmoid sum 6 / (1 + e^-0.1) = 3.15
+    soft, hard = 40 / (1 + math.e), 6 / (1 + math.exp(-0.1))
+    assert soft > 5 > hard
+    cls, masks = sum_queries([[(40, -1.0)], [(6, 0.1)]])
+    inst = select_pseudo_instances(cls, masks, 0.7, 5.0)
+    assert torch.equal(inst.mask_logits, masks[:1])
+    assert int(inst.masks.sum()) == 0  # kept, with an empty binary mask
+    inst = select_pseudo_instances(cls, masks, 0.7, 3.0)
+    assert torch.equal(inst.mask_logits, masks)
+    assert inst.masks.flatten(1).sum(1).tolist() == [0, 6]
+
+
+def test_selection_keeps_label_score_and_binary_mask():
+    # 3 classes + no object; softmax of (2, 0, 0, 0) picks class 0 with
+    # e^2 / (e^2 + 3), of (0, 0, 3, 0) class 2 with e^3 / (e^3 + 3)
+    cls = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 3.0, 0.0],
+                        [0.0, 0.0, 0.0, 9.0]])
+    masks = torch.full((3, 4, 4), 2.0)
+    masks[:, 0] = -2.0  # sigmoid(2) * 12 + sigmoid(-2) * 4 = 11.0 > 5
+    inst = select_pseudo_instances(cls, masks, 0.5, 5.0)
+    assert inst.labels.tolist() == [0, 2]
+    e2, e3 = math.exp(2), math.exp(3)
+    assert inst.scores.tolist() == pytest.approx(
+        [e2 / (e2 + 3), e3 / (e3 + 3)], abs=1e-6)
+    assert inst.masks.shape == (2, 4, 4)
+    assert inst.masks[:, 1:].all() and not inst.masks[:, 0].any()
 
 
 def test_point_sampling_follows_softmax_of_logits_without_repeats():
