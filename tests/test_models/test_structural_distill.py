@@ -1,5 +1,9 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """L_SD and its point sampler against the formula of the paper."""
+import math
+import os.path as osp
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,6 +13,9 @@ from s4m_mm.models.sam import BaseSAMAdapter, SAM2Adapter, SAMAdapter
 from s4m_mm.models.utils.structural_distill import (
     cosine_self_similarity, sam_similarity_targets, sample_query_points,
     structural_distill_loss)
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TEACHER = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
 
 
 class GridSAM:
@@ -214,3 +221,149 @@ def test_point_sampler_is_reproducible_with_a_seed():
     c = sample_query_points(fg, (40, 40), 32, 0.5,
                             torch.Generator().manual_seed(6))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+# ----------------------------------------------------------------------
+# L_SD through SAMDistillMask2FormerHead.loss on a non-square batch
+# ----------------------------------------------------------------------
+def bilinear(feat, x, y, frame_hw):
+    """``feat (C, h, w)`` covering a frame of ``frame_hw`` pixels, read at
+    pixel ``(x, y)``: bilinear between cell centres, clamped to the border
+    cells (by hand, for the reference)."""
+    _, h, w = feat.shape
+    H, W = frame_hw
+    u = min(max(x * w / W - 0.5, 0.0), w - 1.0)
+    v = min(max(y * h / H - 0.5, 0.0), h - 1.0)
+    u0, v0 = int(math.floor(u)), int(math.floor(v))
+    u1, v1 = min(u0 + 1, w - 1), min(v0 + 1, h - 1)
+    a, b = u - u0, v - v0
+    return ((1 - a) * (1 - b) * feat[:, v0, u0] + a * (1 - b) * feat[:, v0, u1]
+            + (1 - a) * b * feat[:, v1, u0] + a * b * feat[:, v1, u1])
+
+
+def sam_cells(geometry, sam_size, input_hw, grid=16):
+    """The caller-pixel centres ``(x, y)`` and ``(row, col)`` of SAM's grid
+    cells that lie in the input, by hand: SAM 1 scales the longest side to
+    ``sam_size`` (padding the rest), SAM 2 resizes to the square."""
+    H, W = input_hw
+    if geometry == 'sam1':
+        sx = sy = sam_size / max(H, W)
+    else:
+        sx, sy = sam_size / W, sam_size / H
+    cell = sam_size / grid
+    cells = []
+    for r in range(grid):
+        for c in range(grid):
+            x, y = (c + 0.5) * cell / sx, (r + 0.5) * cell / sy
+            if x < W and y < H:
+                cells.append(((x, y), (r, c)))
+    return cells, (sx, sy)
+
+
+def head_loss_reference(mask_features, points, sam, geometry, sam_size,
+                        input_hw, loss_weight):
+    """L_SD one point and one cell at a time from the model's
+    ``mask_features`` and the SAM double's maps."""
+    cells, (sx, sy) = sam_cells(geometry, sam_size, input_hw)
+    B, P = points.shape[:2]
+    total, count = 0.0, 0
+    for b in range(B):
+        f_t = mask_features[b]
+        f_cells = [bilinear(f_t, x, y, input_hw) for (x, y), _ in cells]
+        for p in range(P):
+            x, y = points[b, p].tolist()
+            f_sam = sam.point_features(
+                sam.maps, points[b, p:p + 1], torch.tensor([b]))[0]
+            f_sam = f_sam.transpose(0, 1).reshape(-1, 16, 16)
+            at_point = bilinear(f_sam, x * sx, y * sy, (sam_size, sam_size))
+            ft_point = bilinear(f_t, x, y, input_hw)
+            for f_cell, (_, (r, c)) in zip(f_cells, cells):
+                ct = F.cosine_similarity(ft_point, f_cell, dim=0)
+                cs = F.cosine_similarity(at_point, f_sam[:, r, c], dim=0)
+                d = float((ct - cs).abs())
+                total += 0.5 * d**2 if d < 1 else d - 0.5
+                count += 1
+    return loss_weight * total / count
+
+
+def tiny_sd_head(loss_weight):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmdet.registry import MODELS
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(osp.join(REPO, TEACHER)).model
+    head = cfg.panoptic_head
+    head.num_queries = 4
+    head.pixel_decoder.encoder.num_layers = 1
+    head.transformer_decoder.num_layers = 1
+    head.num_sd_points = 6
+    head.loss_sd.loss_weight = loss_weight
+    head.update(train_cfg=dict(cfg.train_cfg, num_points=64),
+                test_cfg=cfg.test_cfg)
+    return MODELS.build(head)
+
+
+def wide_batch(input_hw, img_widths):
+    """Samples of a ``input_hw`` batch whose images are ``img_widths``
+    wide (the rest is padding), each with two GT rectangles."""
+    from mmengine.structures import InstanceData
+
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    H, W = input_hw
+    samples = []
+    for width in img_widths:
+        masks = np.zeros((2, H, W), dtype=np.uint8)
+        masks[0, 2:12, 3:20] = 1
+        masks[1, 16:30, 24:40] = 1
+        sample = DetDataSample(metainfo=dict(
+            img_shape=(H, width), ori_shape=(H, width),
+            batch_input_shape=(H, W), pad_shape=(H, W)))
+        sample.gt_instances = InstanceData(
+            masks=BitmapMasks(masks, H, W),
+            labels=torch.zeros(2, dtype=torch.long),
+            bboxes=torch.tensor([[3., 2., 20., 12.], [24., 16., 40., 30.]]))
+        samples.append(sample)
+    return samples
+
+
+# a 32 x 64 (H x W) batch: in a 128 px SAM 1 (scale 2, the bottom half of
+# SAM's input is padding) and in a 64 px SAM 2 (scales 1 across, 2 down)
+@pytest.mark.parametrize('geometry,sam_size', [('sam1', 128), ('sam2', 64)])
+def test_head_loss_sd_equals_the_loop_reference_on_a_wide_batch(
+        geometry, sam_size):
+    torch.manual_seed(0)
+    input_hw = (32, 64)
+    head = tiny_sd_head(loss_weight=2.0)
+    head.train()
+    samples = wide_batch(input_hw, img_widths=(64, 48))
+    # backbone features at strides 4 to 32 (EfficientNet-Lite0 channels)
+    feats = tuple(
+        torch.randn(2, ch, 32 // s, 64 // s)
+        for ch, s in zip((24, 40, 112, 320), (4, 8, 16, 32)))
+    points = head.sample_sd_points(samples, torch.device('cpu'),
+                                   torch.Generator().manual_seed(1))
+    assert points.shape == (2, 6, 2)
+    assert bool((points[1, :, 0] < 48).all())  # never in the padding
+    sam = GridSAM(torch.randn(2, 8, 16, 16), sam_size, geometry)
+    c_sam, grid_xy, valid = sam_similarity_targets(
+        sam, torch.zeros(2, 3, *input_hw), points, chunk=4)
+    cells, _ = sam_cells(geometry, sam_size, input_hw)
+    assert int(valid.sum()) == len(cells)
+    assert grid_xy[valid].tolist() == [list(xy) for xy, _ in cells]
+
+    captured = []
+    head.pixel_decoder.register_forward_hook(
+        lambda module, args, out: captured.append(out[0].detach()))
+    losses = head.loss(feats, samples, sd_targets=dict(
+        points=points, c_sam=c_sam, grid_xy=grid_xy, valid=valid))
+    (mask_features, ) = captured
+    assert mask_features.shape[-2:] == (8, 16)
+    expected = head_loss_reference(mask_features, points, sam, geometry,
+                                   sam_size, input_hw, loss_weight=2.0)
+    assert float(losses['loss_sd']) == pytest.approx(expected, rel=1e-4)
+    # the loss is added once, not per decoder layer
+    assert [k for k in losses if 'loss_sd' in k] == ['loss_sd']
+    # without targets the head is a plain Mask2Former head
+    assert 'loss_sd' not in head.loss(feats, samples)
