@@ -1,0 +1,504 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""The S4M wrapper in-process, on a tiny Mask2Former (the demo student
+with 6 queries, one layer per transformer, 64 px images): its loss against
+the student's own losses times the weights, the teacher's selection, the
+pixels it hands to SAM and ARP, pseudo-labels carried between views of
+different geometry (mmdet's own transforms give the expected masks), and
+prediction by the student or the teacher."""
+import copy
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+from torch import nn
+
+from mmdet.datasets.transforms import RandomCrop, RandomFlip, Resize
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import HorizontalBoxes
+from mmdet.structures.mask import BitmapMasks
+from s4m_mm.structures import TensorMasks
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STUDENT = osp.join(REPO, 'configs/s4m/demo/s4m-student_effl0_nuclei.py')
+SIZE = 64
+SUP_WEIGHT, UNSUP_WEIGHT = 0.5, 3.0
+MIX_SEED = 3
+
+
+def tiny_s4m_cfg():
+    init_default_scope('mmdet')
+    model = Config.fromfile(STUDENT).model
+    det = model.detector
+    det.backbone.checkpoint = None
+    det.data_preprocessor.batch_augments = None
+    model.data_preprocessor.data_preprocessor.batch_augments = None
+    det.panoptic_head.num_queries = 6
+    det.panoptic_head.pixel_decoder.encoder.num_layers = 1
+    det.panoptic_head.transformer_decoder.num_layers = 1
+    det.train_cfg.num_points = 64
+    det.test_cfg.max_per_image = 6
+    model.refiner = None
+    model.pseudo_label_mix.generator_seed = MIX_SEED
+    return model
+
+
+@pytest.fixture(scope='module')
+def s4m():
+    torch.manual_seed(0)
+    cfg = tiny_s4m_cfg()
+    cfg.semi_train_cfg = dict(sup_weight=SUP_WEIGHT,
+                              unsup_weight=UNSUP_WEIGHT)
+    model = MODELS.build(cfg)
+    # a teacher sure that every query is a nucleus: pseudo-instances
+    with torch.no_grad():
+        model.teacher.panoptic_head.cls_embed.bias[0] = 20.0
+    return model
+
+
+FLIP = np.array([[-1., 0., SIZE], [0., 1., 0.], [0., 0., 1.]],
+                dtype=np.float32)
+
+
+def raw_batch(seed, n=3):
+    """``n`` uint8 BGR images of nuclei-like blobs with their masks."""
+    g = torch.Generator().manual_seed(seed)
+    images, masks = [], []
+    for _ in range(n):
+        image = torch.randint(0, 60, (3, SIZE, SIZE), generator=g,
+                              dtype=torch.uint8)
+        mask = torch.zeros(2, SIZE, SIZE, dtype=torch.bool)
+        for k in range(2):
+            y, x = torch.randint(4, SIZE - 24, (2, ), generator=g).tolist()
+            mask[k, y:y + 18, x:x + 16] = True
+            image[:, mask[k]] = 200 + 20 * k
+        images.append(image)
+        masks.append(mask)
+    return images, masks
+
+
+def sample(homography=None, gt=None):
+    meta = dict(img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE),
+                scale_factor=(1., 1.))
+    if homography is not None:
+        meta['homography_matrix'] = homography
+    s = DetDataSample(metainfo=meta)
+    if gt is None:
+        s.gt_instances = InstanceData()
+    else:
+        s.gt_instances = InstanceData(
+            masks=BitmapMasks(gt.numpy().astype(np.uint8), SIZE, SIZE),
+            labels=torch.zeros(len(gt), dtype=torch.long),
+            bboxes=torch.zeros(len(gt), 4))
+    return s
+
+
+def multi_batch(model):
+    """A labeled batch and two views (identity, horizontal flip) of an
+    unlabeled batch, through the model's own data preprocessor."""
+    sup_images, sup_masks = raw_batch(1)
+    unsup_images, _ = raw_batch(2)
+    data = dict(
+        inputs=dict(
+            sup=sup_images,
+            unsup_teacher=[im.clone() for im in unsup_images],
+            unsup_student=[im.flip(-1) for im in unsup_images]),
+        data_samples=dict(
+            sup=[sample(gt=m) for m in sup_masks],
+            unsup_teacher=[sample(np.eye(3, dtype=np.float32))
+                           for _ in unsup_images],
+            unsup_student=[sample(FLIP) for _ in unsup_images]))
+    out = model.data_preprocessor(data, True)
+    return out['inputs'], out['data_samples'], unsup_images
+
+
+def test_defaults_are_the_papers():
+    cfg = tiny_s4m_cfg()
+    cfg.pop('semi_train_cfg')
+    cfg.pop('semi_test_cfg')
+    model = MODELS.build(cfg)
+    assert dict(model.semi_train_cfg) == dict(
+        sup_weight=1.0, unsup_weight=2.0, score_thr=0.7, min_mask_sum=5.0)
+    assert model.semi_test_cfg['predict_on'] == 'student'
+    # the teacher is frozen, the student trains
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+    assert all(p.requires_grad for p in model.student.panoptic_head
+               .parameters())
+    assert model.refiner is None and model.refine_enabled is False
+
+
+def test_loss_weights_sup_and_unsup_losses_by_their_weights(s4m):
+    s4m.train()
+    inputs, samples, _ = multi_batch(s4m)
+
+    torch.manual_seed(5)
+    s4m.pseudo_label_mix.generator.manual_seed(MIX_SEED)
+    losses = s4m.loss(inputs, copy.deepcopy(samples))
+
+    # the same batches by hand, in the same order of random draws: the
+    # student's own losses on the labeled batch, then on the pseudo-labels
+    torch.manual_seed(5)
+    s4m.pseudo_label_mix.generator.manual_seed(MIX_SEED)
+    ref = copy.deepcopy(samples)
+    sup = s4m.student.loss(inputs['sup'], ref['sup'])
+    mixed, pseudo = s4m.pseudo_label_batch(inputs, ref)
+    assert sum(len(s.gt_instances) for s in pseudo) > 0
+    for s in pseudo:
+        s.gt_instances.masks = TensorMasks(s.gt_instances.masks)
+    unsup = s4m.student.loss(mixed, pseudo)
+
+    assert set(losses) == {f'sup_{k}' for k in sup} | {
+        f'unsup_{k}' for k in unsup}
+    assert {'sup_loss_cls', 'sup_loss_mask', 'sup_loss_dice',
+            'unsup_loss_cls', 'unsup_loss_mask',
+            'unsup_loss_dice'} <= set(losses)
+    for key, value in sup.items():
+        assert float(losses[f'sup_{key}']) == pytest.approx(
+            SUP_WEIGHT * float(value), rel=1e-5), key
+    for key, value in unsup.items():
+        assert float(losses[f'unsup_{key}']) == pytest.approx(
+            UNSUP_WEIGHT * float(value), rel=1e-5), key
+    # the two batches differ, so the check above tells the weights apart
+    assert float(sup['loss_mask']) != pytest.approx(float(unsup['loss_mask']))
+
+
+def test_small_unlabeled_batch_is_refused(s4m):
+    inputs, samples, _ = multi_batch(s4m)
+    inputs = {k: v[:2] for k, v in inputs.items()}
+    samples = {k: v[:2] for k, v in samples.items()}
+    with pytest.raises(ValueError, match='needs more than 2'):
+        s4m.loss(inputs, samples)
+
+
+# ----------------------------------------------------------------------
+# the teacher's selection
+# ----------------------------------------------------------------------
+def test_teacher_selection_follows_thresholds_and_clears_the_padding(
+        s4m, monkeypatch):
+    # raw outputs by hand: query 0 a sure nucleus whose mask logits are
+    # positive everywhere, query 1 "no object", query 2 a nucleus at
+    # softmax 1 / (1 + e^-0.5) = 0.62 < 0.7
+    cls = torch.tensor([[9.0, 0.0], [0.0, 9.0], [0.5, 0.0]]).expand(2, -1, -1)
+    mask_logits = torch.full((2, 3, SIZE // 4, SIZE // 4), 3.0)
+    monkeypatch.setattr(s4m, 'teacher_raw_outputs',
+                        lambda inputs, samples: (cls, mask_logits))
+    samples = [
+        DetDataSample(metainfo=dict(img_shape=(40, 48))),
+        DetDataSample(metainfo=dict(img_shape=(SIZE, 20))),
+    ]
+    inst = s4m.select_teacher_instances(torch.zeros(2, 3, SIZE, SIZE),
+                                        samples)
+    for image, (h, w) in zip(inst, [(40, 48), (SIZE, 20)]):
+        assert image.labels.tolist() == [0]
+        assert image.masks.shape == (1, SIZE, SIZE)
+        expected = torch.zeros(SIZE, SIZE, dtype=torch.bool)
+        expected[:h, :w] = True
+        assert torch.equal(image.masks[0], expected)
+        assert image.mask_logits.shape == (1, SIZE // 4, SIZE // 4)
+    # the thresholds are the config's
+    monkeypatch.setitem(s4m.semi_train_cfg, 'score_thr', 0.6)
+    inst = s4m.select_teacher_instances(torch.zeros(2, 3, SIZE, SIZE),
+                                        samples)
+    assert inst[0].labels.tolist() == [0, 0]
+    monkeypatch.setitem(s4m.semi_train_cfg, 'min_mask_sum', 16 * 16)
+    inst = s4m.select_teacher_instances(torch.zeros(2, 3, SIZE, SIZE),
+                                        samples)
+    assert len(inst[0]) == 0  # sigmoid(3) * 256 < 256
+
+
+def test_teacher_raw_outputs_are_the_last_decoder_layer_in_eval(s4m):
+    s4m.train()
+    inputs, samples, _ = multi_batch(s4m)
+    cls, masks = s4m.teacher_raw_outputs(inputs['unsup_teacher'],
+                                         samples['unsup_teacher'])
+    assert not s4m.teacher.training
+    assert cls.shape == (3, 6, 2) and masks.shape == (3, 6, 16, 16)
+    feats = s4m.teacher.extract_feat(inputs['unsup_teacher'])
+    cls_all, masks_all = s4m.teacher.panoptic_head(feats,
+                                                   samples['unsup_teacher'])
+    assert len(cls_all) == 2  # one decoder layer + the query init
+    assert torch.equal(cls, cls_all[-1]) and torch.equal(masks, masks_all[-1])
+
+
+# ----------------------------------------------------------------------
+# pixels handed to SAM and to ARP
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize('bgr_to_rgb', [True, False])
+def test_denormalize_undoes_the_preprocessor_and_normalize_inverts_it(
+        s4m, bgr_to_rgb):
+    pre = s4m.data_preprocessor.data_preprocessor
+    old = pre._channel_conversion
+    pre._channel_conversion = bgr_to_rgb
+    try:
+        g = torch.Generator().manual_seed(0)
+        bgr = torch.randint(0, 256, (2, 3, 32, 32), generator=g).float()
+        inputs = pre(dict(inputs=list(bgr), data_samples=None))['inputs']
+        # by hand: the mean and std of the config are RGB
+        mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
+        std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+        model_order = bgr.flip(1) if bgr_to_rgb else bgr
+        assert torch.allclose(inputs, (model_order - mean) / std, atol=1e-5)
+        rgb = s4m.denormalize(inputs)
+        assert torch.allclose(rgb, bgr.flip(1), atol=1e-3)
+        assert torch.allclose(s4m.normalize(rgb), inputs, atol=1e-5)
+    finally:
+        pre._channel_conversion = old
+
+
+class RefinerSpy(nn.Module):
+    """Records what the refiner is given and answers with an 8 x 8 mask in
+    the top-left corner for every instance."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, images, instances):
+        self.calls.append((images.clone(), instances))
+        out = []
+        for inst in instances:
+            new = inst.clone()
+            new.masks = torch.zeros_like(inst.masks)
+            new.masks[:, :8, :8] = True
+            out.append(new)
+        return out, dict(instances=sum(len(i) for i in instances),
+                         refined=7)
+
+
+class MixSpy(nn.Module):
+    """Records the pixels it is given and brightens them by 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.images = None
+
+    def check_batch_size(self, batch_size, key):
+        pass
+
+    def forward(self, images, samples):
+        self.images = images.clone()
+        return images + 10, samples
+
+
+@pytest.fixture
+def spied(s4m):
+    refiner, mix = s4m.refiner, s4m.pseudo_label_mix
+    s4m.refiner, s4m.pseudo_label_mix = RefinerSpy(), MixSpy()
+    yield s4m
+    s4m.refiner, s4m.pseudo_label_mix = refiner, mix
+    s4m.refine_enabled = refiner is not None
+    s4m.record_pseudo_labels = False
+    s4m.refine_stats = {}
+
+
+def test_refiner_and_mix_get_rgb_pixels_and_their_outputs_are_used(spied):
+    inputs, samples, raw = multi_batch(spied)
+    spied.refine_enabled = True
+    spied.record_pseudo_labels = True
+    mixed, student = spied.pseudo_label_batch(inputs, samples)
+
+    # SAM sees the teacher's view as RGB 0-255 (the raw images are BGR)
+    (images, instances), = spied.refiner.calls
+    rgb = torch.stack(raw).float().flip(1)
+    assert torch.allclose(images, rgb, atol=1e-3)
+    assert [len(i) for i in instances] == [6, 6, 6]
+    assert spied.refine_stats == dict(instances=18, refined=7)
+    # the refined masks (top-left 8 x 8) reach the flipped student view
+    # (top-right), with the teacher's labels and scores
+    expected = torch.zeros(SIZE, SIZE, dtype=torch.bool)
+    expected[:8, -8:] = True
+    for s, t in zip(student, instances):
+        assert len(s.gt_instances) == 6
+        assert all(torch.equal(m, expected) for m in s.gt_instances.masks)
+        assert torch.equal(s.gt_instances.labels, t.labels)
+        assert torch.equal(s.gt_instances.scores, t.scores)
+        assert s.gt_instances.bboxes.tolist() == [[56., 0., 64., 8.]] * 6
+    # ARP gets the student view as RGB 0-255, its output is normalised
+    assert torch.allclose(spied.pseudo_label_mix.images, rgb.flip(-1),
+                          atol=1e-3)
+    assert torch.allclose(mixed, spied.normalize(rgb.flip(-1) + 10),
+                          atol=1e-4)
+    # the record keeps every stage
+    record = spied.pseudo_label_record
+    assert set(record) == {'teacher', 'refined', 'teacher_samples',
+                           'student_samples', 'arp'}
+    assert record['refined'][0].masks[:, :8, :8].all()
+    assert not torch.equal(record['teacher'][0].masks,
+                           record['refined'][0].masks)
+    assert record['student_samples'] is student
+
+
+def test_refinement_switched_off_keeps_the_teachers_masks(spied):
+    inputs, samples, _ = multi_batch(spied)
+    spied.refine_enabled = False
+    spied.record_pseudo_labels = False
+    _, student = spied.pseudo_label_batch(inputs, samples)
+    assert spied.refiner.calls == []
+    assert spied.pseudo_label_record is None
+    teacher = spied.select_teacher_instances(
+        inputs['unsup_teacher'], samples['unsup_teacher'])
+    for s, t in zip(student, teacher):
+        assert torch.equal(s.gt_instances.masks, t.masks.flip(-1))
+
+
+# ----------------------------------------------------------------------
+# pseudo-instances carried between views (mmdet's transforms as reference)
+# ----------------------------------------------------------------------
+ORI_HW = (32, 48)
+#: (row0, row1, col0, col1) of three rectangles of the original image
+RECTS = [(2, 10, 4, 14), (14, 30, 20, 28), (24, 31, 38, 47)]
+
+
+def original():
+    H, W = ORI_HW
+    masks = np.zeros((len(RECTS), H, W), dtype=np.uint8)
+    for k, (r0, r1, c0, c1) in enumerate(RECTS):
+        masks[k, r0:r1, c0:c1] = 1
+    boxes = [[c0, r0, c1, r1] for r0, r1, c0, c1 in RECTS]
+    return dict(
+        img=np.zeros((H, W, 3), dtype=np.uint8),
+        img_shape=ORI_HW,
+        ori_shape=ORI_HW,
+        gt_masks=BitmapMasks(masks, H, W),
+        gt_bboxes=HorizontalBoxes(torch.tensor(boxes, dtype=torch.float32)),
+        gt_bboxes_labels=np.array([0, 1, 2]),
+        gt_ignore_flags=np.zeros(3, dtype=bool))
+
+
+def view(transforms):
+    """The original through mmdet's transforms: its masks, boxes, labels,
+    img_shape and homography_matrix."""
+    results = original()
+    for transform in transforms:
+        results = transform(results)
+    return results
+
+
+def padded(masks: BitmapMasks, hw):
+    out = torch.zeros(len(masks), *hw, dtype=torch.bool)
+    array = torch.from_numpy(masks.masks).bool()
+    out[:, :array.shape[1], :array.shape[2]] = array
+    return out
+
+
+def flip():
+    return RandomFlip(prob=1.0, direction='horizontal')
+
+
+def resize2():
+    return Resize(scale_factor=2.0, keep_ratio=True)
+
+
+def crop():
+    return RandomCrop(crop_size=(40, 24), allow_negative_crop=True)
+
+
+@pytest.mark.parametrize('teacher_view,student_view', [
+    ([], [flip]),
+    ([], [resize2]),
+    ([], [crop]),
+    ([flip], [resize2, crop]),
+    ([resize2, flip], [crop, flip]),
+])
+def test_pseudo_instances_follow_the_student_view(s4m, teacher_view,
+                                                  student_view):
+    np.random.seed(0)  # RandomCrop draws its offset from numpy
+    t = view([make() for make in teacher_view])
+    s = view([make() for make in student_view])
+    t_pad = (t['img_shape'][0] + 8, t['img_shape'][1] + 4)
+    s_pad = (s['img_shape'][0] + 4, s['img_shape'][1] + 8)
+    teacher = DetDataSample(metainfo=dict(
+        img_shape=t['img_shape'], batch_input_shape=t_pad,
+        homography_matrix=t.get('homography_matrix', np.eye(3))))
+    teacher.gt_instances = InstanceData(
+        labels=torch.from_numpy(t['gt_bboxes_labels']),
+        scores=torch.tensor([0.9, 0.8, 0.7]),
+        masks=padded(t['gt_masks'], t_pad))
+    student = DetDataSample(metainfo=dict(
+        img_shape=s['img_shape'], batch_input_shape=s_pad,
+        homography_matrix=s['homography_matrix']))
+    (out, ) = s4m.project_pseudo_instances([teacher], [student])
+    inst = out.gt_instances
+
+    # mmdet's own view of the GT is the expected pseudo-labels
+    kept = s['gt_bboxes_labels'].tolist()
+    assert inst.labels.tolist() == kept
+    assert inst.scores.tolist() == pytest.approx(
+        [[0.9, 0.8, 0.7][k] for k in kept])
+    assert torch.equal(inst.masks, padded(s['gt_masks'], s_pad))
+    assert inst.bboxes.tolist() == s['gt_bboxes'].tensor.tolist()
+
+
+def test_crop_drops_the_instances_it_removes(s4m):
+    # a crop of rows 0-15 and columns 0-23 only keeps the first rectangle
+    t = view([])
+    teacher = DetDataSample(metainfo=dict(img_shape=ORI_HW,
+                                          batch_input_shape=ORI_HW))
+    teacher.gt_instances = InstanceData(
+        labels=torch.tensor([0, 1, 2]), scores=torch.tensor([.9, .8, .7]),
+        masks=padded(t['gt_masks'], ORI_HW))
+    shift = np.eye(3)
+    student = DetDataSample(metainfo=dict(
+        img_shape=(16, 24), batch_input_shape=(16, 32),
+        homography_matrix=shift))
+    (out, ) = s4m.project_pseudo_instances([teacher], [student])
+    # rectangle 1 starts at row 14: rows 14-15 of columns 20-23 are in the
+    # crop; rectangle 2 is outside it; the padding (columns 24-31) is
+    # cleared although rectangle 1 reaches column 27 in the teacher's view
+    assert out.gt_instances.labels.tolist() == [0, 1]
+    masks = out.gt_instances.masks
+    assert masks.shape == (2, 16, 32)
+    assert int(masks[0].sum()) == 8 * 10
+    assert masks[1].nonzero().tolist() == [[r, c] for r in (14, 15)
+                                           for c in range(20, 24)]
+    assert out.gt_instances.bboxes.tolist() == [[4., 2., 14., 10.],
+                                                [20., 14., 24., 16.]]
+
+
+def test_identical_views_share_the_masks(s4m):
+    t = view([])
+    teacher = DetDataSample(metainfo=dict(img_shape=ORI_HW,
+                                          batch_input_shape=ORI_HW))
+    masks = padded(t['gt_masks'], ORI_HW)
+    teacher.gt_instances = InstanceData(
+        labels=torch.tensor([0, 1, 2]), scores=torch.tensor([.9, .8, .7]),
+        masks=masks)
+    student = DetDataSample(metainfo=dict(img_shape=ORI_HW,
+                                          batch_input_shape=ORI_HW))
+    (out, ) = s4m.project_pseudo_instances([teacher], [student])
+    assert torch.equal(out.gt_instances.masks, masks)
+    assert out.gt_instances.masks is not masks
+
+
+# ----------------------------------------------------------------------
+# prediction
+# ----------------------------------------------------------------------
+def test_predict_on_student_or_teacher(s4m):
+    s4m.eval()
+    g = torch.Generator().manual_seed(4)
+    inputs = torch.randn(1, 3, SIZE, SIZE, generator=g)
+
+    def samples():
+        return [DetDataSample(metainfo=dict(
+            img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE),
+            scale_factor=(1., 1.), batch_input_shape=(SIZE, SIZE),
+            pad_shape=(SIZE, SIZE)))]
+
+    with torch.no_grad():
+        by_student = s4m.predict(inputs, samples())[0].pred_instances
+        s4m.semi_test_cfg['predict_on'] = 'teacher'
+        try:
+            by_teacher = s4m.predict(inputs, samples())[0].pred_instances
+        finally:
+            s4m.semi_test_cfg['predict_on'] = 'student'
+        teacher = s4m.teacher.predict(inputs, samples())[0].pred_instances
+        student = s4m.student.predict(inputs, samples())[0].pred_instances
+    assert torch.equal(by_teacher.scores, teacher.scores)
+    assert torch.equal(by_teacher.masks, teacher.masks)
+    assert torch.equal(by_student.scores, student.scores)
+    # the confident teacher and the random student do not agree
+    assert not torch.allclose(teacher.scores, student.scores)
