@@ -22,9 +22,19 @@ class Pair(nn.Module):
         self.student, self.teacher = net(0), net(1)
 
 
-def runner(model, it=0):
+class Logger:
+    """Keeps the messages of ``info``."""
+
+    def __init__(self):
+        self.messages = []
+
+    def info(self, message):
+        self.messages.append(message)
+
+
+def runner(model, it=0, logger=None):
     return SimpleNamespace(model=model, iter=it,
-                           logger=MMLogger.get_instance('test_tsh'))
+                           logger=logger or MMLogger.get_instance('test_tsh'))
 
 
 def run_iters(hook, model, start, stop):
@@ -58,6 +68,47 @@ def test_fresh_run_loads_teacher_and_keeps_it_during_burn_in(stage1):
         assert torch.equal(v, state[k])
 
 
+def test_burn_in_copies_the_student_into_the_teacher(stage1):
+    path, state = stage1
+    model = Pair()
+    logger = Logger()
+    hook = TeacherScheduleHook(path, burn_in=3, decay=0.9)
+    hook.before_train(runner(model, 0, logger))
+    assert logger.messages == [f'teacher loaded from {path}']
+    run_iters(hook, model, 0, 2)
+    with torch.no_grad():  # iteration 3 changes the student, then the hook
+        for p in model.student.parameters():
+            p.add_(1.0)
+    student = copy.deepcopy(model.student.state_dict())
+    hook.after_train_iter(runner(model, 2, logger), 2)
+    for k, v in model.student.state_dict().items():
+        assert torch.equal(v, student[k]), k  # the student is not touched
+        assert torch.equal(model.teacher.state_dict()[k], student[k]), k
+    assert not torch.equal(student['0.weight'], state['0.weight'])
+    assert logger.messages[-1] == ('burn-in over after 3 iterations: the '
+                                   'teacher is now a copy of the student')
+
+
+def test_load_teacher_without_a_runner(stage1):
+    path, state = stage1
+    teacher = net(3)
+    TeacherScheduleHook(path).load_teacher(teacher)
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, state[k]), k
+
+
+def test_no_burn_in_means_ema_from_the_first_iteration(stage1):
+    path, state = stage1
+    model = Pair()
+    hook = TeacherScheduleHook(path, burn_in=0, decay=0.5)
+    hook.before_train(runner(model, 0))
+    student = copy.deepcopy(model.student.state_dict())
+    hook.after_train_iter(runner(model, 0), 0)
+    weight = model.teacher.state_dict()['0.weight']
+    assert torch.allclose(weight,
+                          0.5 * state['0.weight'] + 0.5 * student['0.weight'])
+
+
 def test_copy_at_burn_in_then_ema(stage1):
     path, _ = stage1
     model = Pair()
@@ -86,7 +137,9 @@ def test_init_student_from_teacher_only_in_a_fresh_run(stage1):
     for k, v in model.student.state_dict().items():
         assert torch.equal(v, config_student[k])  # the paper's default
     hook = TeacherScheduleHook(path, burn_in=5, init_student='teacher')
-    hook.before_train(runner(model, 0))
+    logger = Logger()
+    hook.before_train(runner(model, 0, logger))
+    assert logger.messages[-1] == 'student initialised from the teacher'
     for k, v in model.student.state_dict().items():
         assert torch.equal(v, state[k])
     run_iters(hook, model, 0, 2)
@@ -140,10 +193,21 @@ def test_teacher_of_another_architecture_is_refused(tmp_path):
             runner(Pair(), 0))
 
 
+def test_defaults_are_the_papers():
+    hook = TeacherScheduleHook('x')
+    assert (hook.burn_in, hook.decay, hook.init_student) == (25000, 0.9996,
+                                                             'config')
+    assert hook.priority == 'ABOVE_NORMAL'
+
+
 def test_bad_arguments():
-    with pytest.raises(ValueError, match='decay'):
-        TeacherScheduleHook('x', decay=1.0)
-    with pytest.raises(ValueError, match='burn_in'):
+    for decay in (0.0, 1.0):
+        with pytest.raises(ValueError, match=f'got {decay}'):
+            TeacherScheduleHook('x', decay=decay)
+    assert TeacherScheduleHook('x', decay=0.5).decay == 0.5
+    with pytest.raises(ValueError, match='burn_in must be >= 0, got -1'):
         TeacherScheduleHook('x', burn_in=-1)
+    with pytest.raises(ValueError, match='teacher_checkpoint is None'):
+        TeacherScheduleHook(None).before_train(runner(Pair(), 0))
     with pytest.raises(TypeError, match='teacher'):
         TeacherScheduleHook('x').before_train(runner(net(0), 0))
