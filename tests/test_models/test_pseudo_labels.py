@@ -10,7 +10,8 @@ from mmengine.structures import InstanceData
 from s4m_mm.models.refiners import SAMPseudoLabelRefiner
 from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks, mask_iou,
                                                sample_prompt_points,
-                                               select_pseudo_instances)
+                                               select_pseudo_instances,
+                                               upsample_logits)
 
 
 def test_selection_thresholds():
@@ -137,6 +138,55 @@ def test_soft_in_mask_sampling_stays_in_mask_and_pads():
     assert xy[1, 0].tolist() == [0.5, 0.5]
     with pytest.raises(ValueError, match='point sampling'):
         sample_prompt_points(logits, 3, 'uniform')
+
+
+def test_soft_in_mask_is_strictly_above_one_half_and_rows_pad_alone():
+    # row 0: one pixel at sigmoid 0.88 and one at exactly 0.5 (not in the
+    # mask); row 1: two pixels in the mask; row 2: five
+    logits = torch.full((3, 4, 4), -9.0)
+    logits[0, 0, 0], logits[0, 3, 3] = 2.0, 0.0
+    logits[1, 1, :2] = 3.0
+    logits[2, 2, :] = 3.0
+    logits[2, 3, 0] = 3.0
+    xy, labels = sample_prompt_points(logits, 3, 'soft_in_mask',
+                                      torch.Generator().manual_seed(0))
+    assert labels.tolist() == [[1, -1, -1], [1, 1, -1], [1, 1, 1]]
+    assert xy[0, 0].tolist() == [0.5, 0.5]
+    assert sorted(map(tuple, xy[1, :2].tolist())) == [(0.5, 1.5),
+                                                      (1.5, 1.5)]
+
+
+def test_point_sampling_defaults_and_no_instances():
+    logits = torch.zeros(2, 4, 6)
+    g = torch.Generator().manual_seed(0)
+    xy, labels = sample_prompt_points(logits, generator=g)
+    assert xy.shape == (2, 3, 2) and labels.tolist() == [[1, 1, 1]] * 2
+    # the logit map is 4 x 6 (h x w): x = col + 0.5 < 6, y = row + 0.5 < 4
+    assert bool((xy[..., 0] < 6).all() and (xy[..., 1] < 4).all())
+    xy, labels = sample_prompt_points(torch.zeros(0, 4, 6), 3)
+    assert xy.shape == (0, 3, 2) and labels.shape == (0, 3)
+
+
+def test_upsample_logits_is_bilinear_without_corner_alignment():
+    # by hand, 1 x 2 -> 1 x 4: output centres at source positions -0.25
+    # (clamped to 0), 0.25, 0.75 and 1.25 (clamped to 1)
+    out = upsample_logits(torch.tensor([[[0.0, 4.0]]]), (1, 4))
+    assert out.tolist() == [[[0.0, 1.0, 3.0, 4.0]]]
+    empty = upsample_logits(torch.zeros(0, 2, 2), (8, 6))
+    assert empty.shape == (0, 8, 6)
+
+
+def test_boxes_of_edge_masks_empty_sets_and_iou_of_empty_masks():
+    m = torch.zeros(3, 6, 5, dtype=torch.bool)
+    m[0, 0, 0] = True  # the top-left pixel
+    m[1, 5, 4] = True  # the bottom-right pixel
+    m[2, :, 2] = True  # a full column
+    assert boxes_from_masks(m).tolist() == [[0, 0, 1, 1], [4, 5, 5, 6],
+                                            [2, 0, 3, 6]]
+    none = boxes_from_masks(torch.zeros(0, 6, 5, dtype=torch.bool))
+    assert none.shape == (0, 4) and none.dtype == torch.float32
+    empty = torch.zeros(2, 6, 5, dtype=torch.bool)
+    assert mask_iou(empty, empty).tolist() == [0.0, 0.0]
 
 
 def test_boxes_and_iou():

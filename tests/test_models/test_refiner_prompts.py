@@ -321,3 +321,43 @@ def test_defaults_are_the_papers():
     assert (refiner.prompt, refiner.num_points, refiner.point_sampling,
             refiner.gate, refiner.sam_device) == ('points', 3, 'logits', {},
                                                   None)
+
+
+def test_forward_encodes_only_when_there_are_instances():
+    refiner, script = gate_refiner(None)
+    encoded = []
+    refiner.sam.embed_images = lambda images: encoded.append(
+        images.shape) or embeddings()
+    empty = InstanceData(labels=torch.zeros(0, dtype=torch.long),
+                         scores=torch.zeros(0),
+                         mask_logits=torch.zeros(0, 1, 4),
+                         masks=torch.zeros(0, *GATE_HW, dtype=torch.bool))
+    images = torch.zeros(2, 3, *GATE_HW)
+    out, stats = refiner(images, [empty, empty])
+    assert stats == dict(instances=0, refined=0) and encoded == []
+    one = gate_instances()[0][:1]
+    script.cases = GATE_CASES[:1]
+    out, stats = refiner(images[:1], [one])
+    assert encoded == [(1, 3, *GATE_HW)] and script.calls == 1
+    assert stats['instances'] == 1 and stats['refined'] == 1
+
+
+def test_prompts_go_to_the_embeddings_device():
+    refiner, script = gate_refiner(None)
+    seen = []
+
+    def predict(embeddings, image_index, boxes=None, **kwargs):
+        seen.append((image_index.device, boxes.device))
+        return script(embeddings, image_index, boxes=boxes, **kwargs)
+
+    refiner.sam.predict_masks = predict
+    on_meta = SAMEmbeddings(torch.zeros(2, 256, 4, 4, device='meta'),
+                            GATE_HW)
+    out, _ = refiner.refine_embedded(on_meta, gate_instances())
+    assert seen == [(torch.device('meta'), torch.device('meta'))]
+    assert out[0].masks.device == torch.device('cpu')
+
+
+def test_one_point_is_enough():
+    assert SAMPseudoLabelRefiner(sam=dict(SAM1), num_points=1).num_points \
+        == 1

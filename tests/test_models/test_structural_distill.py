@@ -1,5 +1,6 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """L_SD and its point sampler against the formula of the paper."""
+import inspect
 import math
 import os.path as osp
 
@@ -200,6 +201,17 @@ def test_point_sampler_half_on_foreground_inside_image():
     assert len({(int(a), int(b)) for a, b in pts[:64].tolist()}) == 64
 
 
+def test_point_sampler_uses_the_valid_width_and_half_by_default():
+    # a wide valid area whose foreground lies right of column 40 only
+    fg = torch.zeros(8, 80, dtype=torch.bool)
+    fg[2:6, 40:60] = True
+    pts = sample_query_points(fg, (8, 64), 10,
+                              generator=torch.Generator().manual_seed(0))
+    x, y = pts[:, 0], pts[:, 1]
+    assert bool(fg[y[:5].long(), x[:5].long()].all())  # 5 of 10 on fg
+    assert bool(((x < 64) & (y < 8)).all())
+
+
 def test_point_sampler_fills_shortfall_with_random_points():
     fg = torch.zeros(32, 32, dtype=torch.bool)
     fg[5, 5:10] = True  # 5 fg pixels < 64
@@ -286,7 +298,9 @@ def head_loss_reference(mask_features, points, sam, geometry, sam_size,
     return loss_weight * total / count
 
 
-def tiny_sd_head(loss_weight):
+def tiny_sd_head(loss_weight=1.0, **override):
+    """The demo teacher's SD head with 4 queries, one layer per
+    transformer and 6 query points, then ``override``."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
@@ -300,30 +314,34 @@ def tiny_sd_head(loss_weight):
     head.num_sd_points = 6
     head.loss_sd.loss_weight = loss_weight
     head.update(train_cfg=dict(cfg.train_cfg, num_points=64),
-                test_cfg=cfg.test_cfg)
+                test_cfg=cfg.test_cfg, **override)
     return MODELS.build(head)
 
 
-def wide_batch(input_hw, img_widths):
+def wide_batch(input_hw, img_widths, without_gt=()):
     """Samples of a ``input_hw`` batch whose images are ``img_widths``
-    wide (the rest is padding), each with two GT rectangles."""
+    wide (the rest is padding), each with two GT rectangles (none for the
+    indices in ``without_gt``)."""
     from mmengine.structures import InstanceData
 
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
     H, W = input_hw
     samples = []
-    for width in img_widths:
+    for index, width in enumerate(img_widths):
         masks = np.zeros((2, H, W), dtype=np.uint8)
         masks[0, 2:12, 3:20] = 1
         masks[1, 16:30, 24:40] = 1
+        if index in without_gt:
+            masks = masks[:0]
         sample = DetDataSample(metainfo=dict(
             img_shape=(H, width), ori_shape=(H, width),
             batch_input_shape=(H, W), pad_shape=(H, W)))
         sample.gt_instances = InstanceData(
             masks=BitmapMasks(masks, H, W),
-            labels=torch.zeros(2, dtype=torch.long),
-            bboxes=torch.tensor([[3., 2., 20., 12.], [24., 16., 40., 30.]]))
+            labels=torch.zeros(len(masks), dtype=torch.long),
+            bboxes=torch.tensor([[3., 2., 20., 12.],
+                                 [24., 16., 40., 30.]])[:len(masks)])
         samples.append(sample)
     return samples
 
@@ -359,6 +377,8 @@ def test_head_loss_sd_equals_the_loop_reference_on_a_wide_batch(
     losses = head.loss(feats, samples, sd_targets=dict(
         points=points, c_sam=c_sam, grid_xy=grid_xy, valid=valid))
     (mask_features, ) = captured
+    # the head's own hook on the pixel decoder is gone after the loss
+    assert len(head.pixel_decoder._forward_hooks) == 1
     assert mask_features.shape[-2:] == (8, 16)
     expected = head_loss_reference(mask_features, points, sam, geometry,
                                    sam_size, input_hw, loss_weight=2.0)
@@ -367,3 +387,83 @@ def test_head_loss_sd_equals_the_loop_reference_on_a_wide_batch(
     assert [k for k in losses if 'loss_sd' in k] == ['loss_sd']
     # without targets the head is a plain Mask2Former head
     assert 'loss_sd' not in head.loss(feats, samples)
+
+
+def test_head_samples_half_of_the_points_on_each_images_gt():
+    head = tiny_sd_head(loss_weight=1.0)
+    samples = wide_batch((32, 64), img_widths=(64, 48, 40), without_gt=(2, ))
+    points = head.sample_sd_points(samples, torch.device('cpu'),
+                                   torch.Generator().manual_seed(2))
+    assert points.shape == (3, 6, 2)
+    for b, width in enumerate((64, 48, 40)):
+        x, y = points[b, :, 0], points[b, :, 1]
+        assert bool(((x < width) & (y < 32)).all())
+        if b < 2:  # 3 of 6 on the union of the two rectangles
+            union = torch.from_numpy(
+                samples[b].gt_instances.masks.masks).bool().any(0)
+            assert bool(union[y[:3].long(), x[:3].long()].all())
+
+
+def test_head_arguments_and_the_papers_defaults():
+    from s4m_mm.models.heads import SAMDistillMask2FormerHead
+    head = tiny_sd_head()
+    defaults = {
+        k: v.default
+        for k, v in inspect.signature(
+            SAMDistillMask2FormerHead.__init__).parameters.items()
+        if k in ('loss_sd', 'num_sd_points', 'sd_fg_ratio')
+    }
+    assert defaults == dict(
+        loss_sd=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0),
+        num_sd_points=128, sd_fg_ratio=0.5)
+    assert (head.loss_sd.beta, head.loss_sd.loss_weight) == (1.0, 1.0)
+    for key, value in (('num_sd_points', 0), ('sd_fg_ratio', -0.1),
+                       ('sd_fg_ratio', 1.1)):
+        with pytest.raises(ValueError, match=f'{key} must be'):
+            tiny_sd_head(**{key: value})
+    for key, value in (('num_sd_points', 1), ('sd_fg_ratio', 0.0),
+                       ('sd_fg_ratio', 1.0)):
+        assert getattr(tiny_sd_head(**{key: value}), key) == value
+
+
+class WideGridSAM(GridSAM):
+    """GridSAM with an 8 x 16 (h x w) embedding grid."""
+
+    embed_size = (8, 16)
+
+
+def test_sam_targets_on_a_non_square_grid():
+    torch.manual_seed(3)
+    maps = torch.randn(1, 4, 8, 16)
+    sam = WideGridSAM(maps, 64, 'sam1')
+    points = torch.tensor([[[5.0, 3.0], [40.0, 20.0], [63.0, 30.0]]])
+    c_sam, grid_xy, valid = sam_similarity_targets(
+        sam, torch.zeros(1, 3, 32, 64), points, chunk=2)
+    assert c_sam.shape == (1, 3, 8 * 16)
+    # by hand: scale 1, cells 4 px wide and 8 px high, rows 0-3 in the image
+    assert grid_xy[:2].tolist() == [[2.0, 4.0], [6.0, 4.0]]
+    assert valid.tolist() == [True] * 64 + [False] * 64
+    for p in range(3):
+        x, y = points[0, p].tolist()
+        f = sam.point_features(maps, points[0, p:p + 1], torch.tensor([0]))
+        f = f[0].transpose(0, 1).reshape(4, 8, 16)
+        at = bilinear(f, x, y, (64, 64))
+        for j in (0, 17, 40, 127):
+            expected = F.cosine_similarity(at, f[:, j // 16, j % 16], dim=0)
+            assert float(c_sam[0, p, j]) == pytest.approx(float(expected),
+                                                          abs=1e-5)
+
+
+def test_sam_targets_go_to_the_decoder_in_chunks_of_64():
+    calls = []
+
+    class CountingSAM(GridSAM):
+
+        def point_features(self, embeddings, points, image_index):
+            calls.append(len(points))
+            return super().point_features(embeddings, points, image_index)
+
+    points = torch.rand(2, 65, 2, generator=torch.Generator().manual_seed(0))
+    sam_similarity_targets(CountingSAM(torch.randn(2, 4, 16, 16)),
+                           torch.zeros(2, 3, 64, 64), points * 64)
+    assert calls == [64, 64, 2]

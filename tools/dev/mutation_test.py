@@ -84,6 +84,7 @@ MODULES: Dict[str, tuple] = {
     'arp': ('s4m_mm/models/data_preprocessors/pseudo_label_mix.py', [
         'tests/test_models/test_pseudo_label_mix.py',
         'tests/test_models/test_pseudo_label_mix_replay.py',
+        'tests/test_models/test_pseudo_label_mix_settings.py',
     ]),
     'teacher_schedule': ('s4m_mm/engine/hooks/teacher_schedule_hook.py', [
         'tests/test_engine/test_teacher_schedule_hook.py',
@@ -101,9 +102,10 @@ SKIP_FUNCTIONS = ('extra_repr', '__repr__', '_get_init_info')
 #: calls whose arguments are messages, not behaviour
 MESSAGE_CALLS = ('info', 'warning', 'warn', 'debug', 'error', 'print',
                  'print_log')
-#: calls whose first two arguments commute
+#: calls whose first two arguments commute (swapping them is equivalent)
 SYMMETRIC_CALLS = ('max', 'min', 'maximum', 'minimum', 'mask_iou', 'equal',
-                   'allclose', 'isclose', 'logical_and', 'logical_or')
+                   'allclose', 'isclose', 'logical_and', 'logical_or',
+                   'transpose', 'swapaxes', 'swapdims')
 PRAGMA = 'pragma: no mutate'
 
 COMPARE_SWAPS = {
