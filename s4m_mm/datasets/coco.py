@@ -8,6 +8,7 @@ from mmdet.datasets.api_wrappers import COCO
 from mmdet.registry import DATASETS
 
 from .coco_validation import POLYGON_MARGIN, AnnotationError, load_coco_json
+from .image_folder import image_size
 
 
 class CheckedCOCO(COCO):
@@ -107,7 +108,10 @@ class CheckedCocoMixin:
                 'drop them')
 
     def _check_image_files(self, data_list: List[dict]) -> None:
-        missing, empty = [], []
+        """Every image file exists and is not empty; the images with
+        instances are the size the file says (their masks are decoded at
+        that size: a wrong one would misplace them)."""
+        missing, empty, resized = [], [], []
         for d in data_list:
             path = d['img_path']
             if not osp.isfile(path):
@@ -116,6 +120,14 @@ class CheckedCocoMixin:
                 # OpenCV's error for an empty file does not name it (other
                 # undecodable bytes fail in LoadImageFromFile, naming it)
                 empty.append(path)
+            elif d['instances']:
+                try:
+                    size = image_size(path)
+                except ValueError:
+                    continue  # LoadImageFromFile stops on it, naming it
+                if size != (d['height'], d['width']):
+                    resized.append(f'{path} is {size[0]}x{size[1]}, the '
+                                   f'file says {d["height"]}x{d["width"]}')
         if missing:
             shown = ', '.join(missing[:3])
             raise FileNotFoundError(
@@ -126,6 +138,11 @@ class CheckedCocoMixin:
             raise ValueError(
                 f'{self.ann_file}: {len(empty)} of {len(data_list)} image '
                 f'files are empty (0 bytes), e.g. {", ".join(empty[:3])}')
+        if resized:
+            raise AnnotationError(
+                f'{self.ann_file}: {len(resized)} images are not the '
+                '"height" x "width" of their "images" record, e.g. ' +
+                '; '.join(resized[:3]))
 
 
 @DATASETS.register_module()

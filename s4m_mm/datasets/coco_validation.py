@@ -70,13 +70,18 @@ def validate_coco_dict(
     """Check the structure a COCO-format instance file must have.
 
     Raises :class:`AnnotationError` naming ``source`` and the offending key,
-    ids or value when: it is not a dict; ``images`` is missing or empty;
-    image ids are duplicated; an annotation points to an image or category
-    id that is not declared; a segmentation is empty or not a list of
-    polygons / an RLE dict; a polygon has fewer than 3 points; a polygon
-    point lies more than ``polygon_margin`` px outside the image; an RLE's
-    ``size`` is not the image's ``[height, width]``. The annotation errors
-    name the annotation id and its image id.
+    ids or value when: it is not a dict; ``images`` is missing or empty; a
+    record lacks a key or has a value of the wrong kind (ids integers, file
+    names and class names non-empty strings, image sizes 1 to
+    :data:`MAX_IMAGE_SIDE`, ``bbox`` four finite numbers, ``area`` >= 0,
+    ``iscrowd`` 0 or 1; see :func:`_check_structure`); image, annotation or
+    category ids (or class names) are duplicated; an annotation points to
+    an image or category id that is not declared; a segmentation is empty
+    or not a list of polygons / an RLE dict; a polygon has fewer than 3
+    points; a polygon point lies more than ``polygon_margin`` px outside
+    the image; an RLE's ``counts`` is no string or list of run lengths, or
+    its ``size`` is not the image's ``[height, width]``. The annotation
+    errors name the annotation id and its image id.
 
     Args:
         data (dict): The parsed file.
@@ -85,15 +90,8 @@ def validate_coco_dict(
             lie outside ``[0, width] x [0, height]``. ``None`` turns the
             bounds check off. Defaults to :data:`POLYGON_MARGIN`.
     """
-    if not isinstance(data, dict):
-        raise AnnotationError(
-            f'{source}: expected a JSON object with "images", '
-            f'"annotations" and "categories", got {type(data).__name__}')
-    images = data.get('images')
-    if not images:
-        raise AnnotationError(
-            f'{source}: key "images" is missing or empty; a COCO-format '
-            'file needs at least one image')
+    _check_structure(data, source)
+    images = data['images']
     image_ids = [img.get('id') for img in images]
     if len(set(image_ids)) != len(image_ids):
         seen, dup = set(), set()
@@ -125,6 +123,109 @@ def validate_coco_dict(
     for ann in annotations:
         _check_segmentation(ann, images_by_id[ann.get('image_id')], source,
                             polygon_margin)
+
+
+#: the largest image side accepted (an image's masks are H x W bytes each)
+MAX_IMAGE_SIDE = 65535
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _records(data: Dict, key: str, source: str, required: bool) -> list:
+    """``data[key]``, a list of JSON objects."""
+    if key not in data:
+        if required:
+            raise AnnotationError(
+                f'{source}: key "{key}" is missing; a COCO-format instance '
+                'file has "images", "annotations" and "categories"')
+        return []
+    records = data[key]
+    if not isinstance(records, list):
+        raise AnnotationError(f'{source}: "{key}" must be a list, got '
+                              f'{type(records).__name__} {_short(records)}')
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise AnnotationError(
+                f'{source}: {key}[{i}] must be a JSON object, got '
+                f'{_short(record)}')
+    return records
+
+
+def _field(record: Dict, key: str, where: str, check, what: str):
+    if key not in record:
+        raise AnnotationError(f'{where} has no "{key}" ({what})')
+    if not check(record[key]):
+        raise AnnotationError(
+            f'{where}: "{key}" must be {what}, got {_short(record[key])}')
+    return record[key]
+
+
+def _check_structure(data: Dict, source: str) -> None:
+    """Keys and value types of the three lists, and unique ids: what
+    pycocotools and mmdet index without checking (a missing key is a bare
+    KeyError there, a duplicated annotation id silently replaces the
+    other)."""
+    if not isinstance(data, dict):
+        raise AnnotationError(
+            f'{source}: expected a JSON object with "images", '
+            f'"annotations" and "categories", got {type(data).__name__}')
+    images = _records(data, 'images', source, required=True)
+    if not images:
+        raise AnnotationError(
+            f'{source}: key "images" is missing or empty; a COCO-format '
+            'file needs at least one image')
+    for i, img in enumerate(images):
+        where = f'{source}: images[{i}]'
+        _field(img, 'id', where, _is_int, 'an integer id')
+        _field(img, 'file_name', where,
+               lambda v: isinstance(v, str) and bool(v), 'a file name')
+        for key in ('height', 'width'):
+            _field(img, key, where,
+                   lambda v: _is_int(v) and 0 < v <= MAX_IMAGE_SIDE,
+                   f'a size in pixels, 1 to {MAX_IMAGE_SIDE}')
+    categories = _records(data, 'categories', source, required=False)
+    for i, cat in enumerate(categories):
+        where = f'{source}: categories[{i}]'
+        _field(cat, 'id', where, _is_int, 'an integer id')
+        _field(cat, 'name', where, lambda v: isinstance(v, str) and bool(v),
+               'a class name')
+    for key in ('id', 'name'):
+        values = [c[key] for c in categories]
+        dup = {v for v in values if values.count(v) > 1}
+        if dup:
+            raise AnnotationError(
+                f'{source}: "categories" repeat the {key}s {_preview(dup)}')
+    annotations = _records(data, 'annotations', source, required=False)
+    for i, ann in enumerate(annotations):
+        where = f'{source}: annotations[{i}]'
+        for key in ('id', 'image_id', 'category_id'):
+            _field(ann, key, where, _is_int, 'an integer id')
+        _field(ann, 'segmentation', where,
+               lambda v: isinstance(v, (list, dict)),
+               'polygons [[x1, y1, ...], ...] or an RLE {"size", "counts"}')
+        _field(
+            ann, 'bbox', where, lambda v: isinstance(v, list) and len(v) ==
+            4 and all(_is_number(x) for x in v) and v[2] >= 0 and v[3] >= 0,
+            '[x, y, width, height], finite, width and height >= 0')
+        _field(ann, 'area', where, lambda v: _is_number(v) and v >= 0,
+               'a number of pixels >= 0')
+        if 'iscrowd' in ann and ann['iscrowd'] not in (0, 1):
+            raise AnnotationError(
+                f'{where}: "iscrowd" must be 0 or 1, got '
+                f'{_short(ann["iscrowd"])}')
+    ann_ids = [a['id'] for a in annotations]
+    if len(set(ann_ids)) != len(ann_ids):
+        dup = {v for v in ann_ids if ann_ids.count(v) > 1}
+        raise AnnotationError(
+            f'{source}: duplicated annotation ids {_preview(dup)} (one '
+            'would silently replace the other)')
 
 
 def _check_segmentation(ann: Dict, image: Dict, source: str,
@@ -196,11 +297,21 @@ def _check_polygon_inside(poly: list, image: Dict, where: str,
 
 
 def _check_rle_size(rle: Dict, image: Dict, where: str) -> None:
-    """An RLE's ``size`` (``[height, width]``) must be the image's."""
+    """An RLE has ``counts`` (a string, or a list of run lengths) and a
+    ``size`` (``[height, width]``) that is the image's."""
+    counts = rle.get('counts')
+    if not (isinstance(counts, str) or
+            (isinstance(counts, list) and all(_is_int(c) and c >= 0
+                                              for c in counts))):
+        raise AnnotationError(
+            f'{where} has an RLE whose "counts" is {_short(counts)}; RLE '
+            'counts are a compressed string or a list of run lengths')
     size = rle.get('size')
     height, width = image.get('height'), image.get('width')
-    if size is None or height is None or width is None:
-        return
+    if not (isinstance(size, list) and len(size) == 2):
+        raise AnnotationError(
+            f'{where} has an RLE whose "size" is {_short(size)}; it must be '
+            'the image\'s [height, width]')
     if list(size) != [height, width]:
         raise AnnotationError(
             f'{where} has an RLE mask of size (h, w) = {tuple(size)} but '

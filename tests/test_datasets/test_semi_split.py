@@ -119,6 +119,7 @@ def _cityscapes_like(keys):
         'id': i + 1,
         'image_id': i + 1,
         'category_id': 1,
+        'segmentation': [[0, 0, 4, 0, 4, 4, 0, 4]],
         'bbox': [0, 0, 4, 4],
         'area': 16,
         'iscrowd': 0
