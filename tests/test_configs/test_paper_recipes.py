@@ -495,7 +495,9 @@ _SHAPES = {}
 
 def _shapes(dataset, pipelines, preprocessor_cfg):
     """The ``img_shape`` of each seeded draw of each pipeline; the padded
-    ``(h, w)`` of the batch of all draws."""
+    ``(h, w)`` of the batch of all draws and of each draw alone (a draw
+    smaller than the crop is padded up to it, its masks too: the unlabeled
+    views' empty ones included)."""
     hw = IMAGE_HW[dataset]
     packed, crops = [], []
     for pipeline in pipelines:
@@ -507,10 +509,14 @@ def _shapes(dataset, pipelines, preprocessor_cfg):
                 [samples]
             crops += [tuple(s.img_shape) for s in samples if s is not None]
     preprocessor = MODELS.build(copy.deepcopy(preprocessor_cfg))
-    data = preprocessor(pseudo_collate(packed), training=True)
-    inputs = data['inputs']
-    inputs = inputs.values() if isinstance(inputs, dict) else [inputs]
-    batch = {tuple(x.shape[-2:]) for x in inputs}
+    batch = set()
+    # draw i of every pipeline (a labeled and an unlabeled view in stage 2)
+    per_draw = [packed[i::DRAWS] for i in range(DRAWS)]
+    for items in [packed] + per_draw:
+        data = preprocessor(pseudo_collate(items), training=True)
+        inputs = data['inputs']
+        inputs = inputs.values() if isinstance(inputs, dict) else [inputs]
+        batch |= {tuple(x.shape[-2:]) for x in inputs}
     return crops, batch
 
 

@@ -22,7 +22,9 @@ unsup_pipeline = [
         type='LoadImageFromFile',
         to_float32=True,
         backend_args=_base_.backend_args),
-    dict(type='LoadEmptyAnnotations'),
+    # empty masks, so that the batch pad (BatchFixedSizePad, pad_mask) has
+    # masks to pad before the pseudo-labels replace them
+    dict(type='LoadEmptyAnnotations', with_mask=True),
     dict(
         type='RandomChoiceResize',
         scales=[(4096, int(x * 0.1 * 1024)) for x in range(5, 21)],

@@ -21,7 +21,9 @@ unsup_pipeline = [
         type='LoadImageFromFile',
         to_float32=True,
         backend_args=_base_.backend_args),
-    dict(type='LoadEmptyAnnotations'),
+    # empty masks, so that the batch pad (BatchFixedSizePad, pad_mask) has
+    # masks to pad before the pseudo-labels replace them
+    dict(type='LoadEmptyAnnotations', with_mask=True),
     dict(type='RandomFlip', prob=0.5),
     dict(
         type='RandomResize',

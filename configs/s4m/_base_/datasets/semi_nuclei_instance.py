@@ -20,7 +20,9 @@ unsup_pipeline = [
         type='LoadImageFromFile',
         to_float32=True,
         backend_args=_base_.backend_args),
-    dict(type='LoadEmptyAnnotations'),
+    # empty masks, so that the batch pad (BatchFixedSizePad, pad_mask) has
+    # masks to pad before the pseudo-labels replace them
+    dict(type='LoadEmptyAnnotations', with_mask=True),
     dict(type='Resize', scale=_base_.input_size, keep_ratio=True),
     dict(
         type='RandomFlip',
