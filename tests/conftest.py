@@ -34,6 +34,22 @@ def synthetic_coco_dir(tmp_path_factory):
     return str(root)
 
 
+@pytest.fixture(scope='session')
+def own_data(tmp_path_factory):
+    """Synthetic data as a user has it (labeled.json, val.json, a folder of
+    unlabeled PNGs): its ``custom_settings`` at a 64 x 64 input, with a
+    tiny random SAM 1."""
+    from s4m_mm.testing import write_own_data
+    root = str(tmp_path_factory.mktemp('own_data'))
+    settings = write_own_data(root, seed=3)
+    settings.update(
+        input_size=(64, 64),
+        sam_type='vit_b',
+        sam_checkpoint=None,
+        sam_options=dict(random_init=True, img_size=64, encoder_depth=1))
+    return settings
+
+
 @pytest.fixture
 def free_port():
     """A TCP port no process listens on now, for a distributed launch (a

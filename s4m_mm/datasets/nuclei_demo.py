@@ -225,3 +225,33 @@ def build_nuclei_dataset(image: np.ndarray,
     with open(osp.join(out_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     return summary
+
+
+def rearrange_as_own_data(out_dir: str) -> Dict:
+    """Turn a demo dataset of :func:`build_nuclei_dataset` into the layout a
+    user with their own data has: a labeled and a val json over
+    ``images/``, and the unlabeled tiles in a folder of their own with no
+    annotation file::
+
+        out_dir/images/tile_{row}_{col}.png      (labeled and val)
+        out_dir/unlabeled/tile_{row}_{col}.png
+        out_dir/annotations/{labeled,val}.json
+
+    Returns:
+        dict: ``{'labeled': n, 'unlabeled': n, 'val': n}`` image counts.
+    """
+    ann_dir = osp.join(out_dir, 'annotations')
+    with open(osp.join(ann_dir, 'unlabeled.json')) as f:
+        unlabeled = json.load(f)['images']
+    os.makedirs(osp.join(out_dir, 'unlabeled'), exist_ok=True)
+    for image in unlabeled:
+        os.replace(
+            osp.join(out_dir, 'images', image['file_name']),
+            osp.join(out_dir, 'unlabeled', image['file_name']))
+    for name in ('unlabeled.json', 'unlabeled_gt.json'):
+        os.remove(osp.join(ann_dir, name))
+    counts = {'unlabeled': len(unlabeled)}
+    for name in ('labeled', 'val'):
+        with open(osp.join(ann_dir, f'{name}.json')) as f:
+            counts[name] = len(json.load(f)['images'])
+    return counts

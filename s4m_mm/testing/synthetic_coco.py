@@ -96,3 +96,57 @@ def write_synthetic_coco(out_dir: str,
     with open(path, 'w') as f:
         json.dump(coco, f)
     return path
+
+
+def write_own_data(out_dir: str,
+                   classes: Sequence[str] = ('disk', 'blob'),
+                   num_labeled: int = 4,
+                   num_unlabeled: int = 4,
+                   num_val: int = 2,
+                   size: Tuple[int, int] = (64, 64),
+                   seed: int = 0) -> Dict[str, str]:
+    """Synthetic data laid out as a user with their own data has it:
+    ``annotations/{labeled,val}.json`` over ``images/`` and a folder
+    ``unlabeled/`` of PNGs with no annotation file.
+
+    Returns:
+        dict: the ``custom_settings`` paths of that layout (``data_root``,
+        ``labeled_ann``, ``labeled_img``, ``unlabeled_img``, ``val_ann``,
+        ``val_img``) and ``classes``.
+    """
+    from PIL import Image
+    total = num_labeled + num_unlabeled + num_val
+    coco, pixels = make_synthetic_coco(
+        num_images=total, size=size, classes=classes, seed=seed)
+    for sub in ('images', 'unlabeled', 'annotations'):
+        os.makedirs(osp.join(out_dir, sub), exist_ok=True)
+    parts = dict(
+        labeled=range(num_labeled),
+        unlabeled=range(num_labeled, num_labeled + num_unlabeled),
+        val=range(num_labeled + num_unlabeled, total))
+    for name in ('labeled', 'val'):
+        images = [coco['images'][i] for i in parts[name]]
+        ids = {img['id'] for img in images}
+        with open(osp.join(out_dir, 'annotations', f'{name}.json'),
+                  'w') as f:
+            json.dump(
+                dict(
+                    coco,
+                    images=images,
+                    annotations=[
+                        a for a in coco['annotations']
+                        if a['image_id'] in ids
+                    ]), f)
+    for name, folder in (('labeled', 'images'), ('val', 'images'),
+                         ('unlabeled', 'unlabeled')):
+        for i in parts[name]:
+            Image.fromarray(pixels[i]).save(
+                osp.join(out_dir, folder, coco['images'][i]['file_name']))
+    return dict(
+        classes=tuple(classes),
+        data_root=out_dir.rstrip('/') + '/',
+        labeled_ann='annotations/labeled.json',
+        labeled_img='images/',
+        unlabeled_img='unlabeled/',
+        val_ann='annotations/val.json',
+        val_img='images/')

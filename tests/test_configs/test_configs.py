@@ -11,19 +11,34 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import DATASETS, MODELS
+from s4m_mm.engine.runner import apply_custom_settings
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# runnable configs (the custom ones once given custom_settings)
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO, 'configs/s4m/**/*.py'),
-                         recursive=True) if '/_base_/' not in p)
+                         recursive=True)
+    if '/_base_/' not in p and 'custom_settings' not in osp.basename(p))
 
 
 def rel(path):
     return osp.relpath(path, REPO)
 
 
-def load(path):
+def is_custom(path):
+    return '/custom/' in path
+
+
+def load(path, custom_settings=None):
+    """The config; a custom one with ``custom_settings`` (and a teacher
+    checkpoint) filled in as S4MRunner does."""
     cfg = Config.fromfile(path)
+    if is_custom(path) and custom_settings is not None:
+        cfg.merge_from_dict(
+            dict(
+                custom_settings=dict(
+                    custom_settings, teacher_checkpoint='teacher.pth')))
+        cfg = apply_custom_settings(cfg)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     return cfg
 
@@ -57,7 +72,9 @@ def with_buildable_sam(cfg):
     owners = [cfg.model, cfg.model.get('refiner') or {}]
     for owner in owners:
         sam = owner.get('sam')
-        if sam is None or sam.checkpoint.startswith('pkg://'):
+        if sam is None or sam.get('random_init') or \
+                (sam.get('checkpoint') or '').startswith('pkg://') or \
+                sam.type == 'LiteMedSAMAdapter':
             continue
         with pytest.raises(FileNotFoundError) as err:
             MODELS.build(sam)
@@ -131,8 +148,8 @@ def demo_mask2former_params():
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=rel)
-def test_config_builds_its_model(path):
-    cfg = with_buildable_sam(load(path))
+def test_config_builds_its_model(path, own_data):
+    cfg = with_buildable_sam(load(path, own_data))
     model = MODELS.build(cfg.model)
     detector_cfg = cfg.model.get('detector', cfg.model)
     head = getattr(model, 'student', model).panoptic_head
@@ -157,7 +174,16 @@ def test_config_builds_its_model(path):
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=rel)
-def test_missing_data_fails_with_the_path_and_a_hint(path, tmp_path):
+def test_missing_data_fails_with_the_path_and_a_hint(path, tmp_path,
+                                                     own_data):
+    if is_custom(path):  # the settings name the data: checked first
+        settings = dict(own_data, data_root=str(tmp_path) + '/')
+        with pytest.raises(FileNotFoundError) as e:
+            load(path, settings)
+        assert osp.join(str(tmp_path), own_data['labeled_ann']) in str(
+            e.value)
+        assert 'custom_settings.labeled_ann' in str(e.value)
+        return
     cfg = load(path)
     ds_cfg = cfg.train_dataloader.dataset.copy()
     if ds_cfg.type == 'ConcatDataset':  # stage 2: labeled + unlabeled
@@ -169,14 +195,14 @@ def test_missing_data_fails_with_the_path_and_a_hint(path, tmp_path):
     assert 'tools/dataset_converters/' in str(e.value)
 
 
-def test_r50_configs_need_local_imagenet_weights():
-    paths = [p for p in CONFIGS if 'demo' not in p]
+def test_r50_configs_need_local_imagenet_weights(own_data):
+    paths = [p for p in CONFIGS if '_r50_' in osp.basename(p)]
     for path in paths:
-        cfg = load(path)
+        cfg = load(path, own_data)
         init = cfg.model.get('detector', cfg.model).backbone.init_cfg
         assert init.type == 'CheckedPretrained'
     if paths:
-        cfg = with_buildable_sam(load(paths[0]))
+        cfg = with_buildable_sam(load(paths[0], own_data))
         model = MODELS.build(cfg.model)
         with pytest.raises(FileNotFoundError, match='resnet50-0676ba61'):
             model.init_weights()

@@ -96,3 +96,42 @@ def test_wheel_without_the_images_is_refused(tmp_path):
         zf.writestr('stardist/__init__.py', '')
     with pytest.raises(FileNotFoundError, match='img2d.tif'):
         read_stardist_arrays(str(wheel))
+
+
+def test_own_data_layout_is_what_the_custom_example_settings_name(tmp_path):
+    """``--layout own-data``: a labeled and a val json over images/, the
+    unlabeled tiles in a folder of their own, no json for them; the
+    settings of configs/s4m/custom/custom_settings_example.py resolve on
+    it."""
+    import os
+
+    from mmengine.config import Config
+
+    from s4m_mm.datasets.nuclei_demo import rearrange_as_own_data
+    from s4m_mm.engine.runner import apply_custom_settings
+    image, labels = tiny_arrays()
+    out = str(tmp_path / 'my_nuclei')
+    build_nuclei_dataset(image, labels, out, tile_size=32, num_labeled=1,
+                         num_val=1, min_area=8)
+    unlabeled = [i['file_name'] for i in load(out, 'unlabeled')['images']]
+    counts = rearrange_as_own_data(out)
+    assert counts == {'labeled': 1, 'unlabeled': 2, 'val': 1}
+    assert sorted(os.listdir(osp.join(out, 'unlabeled'))) == sorted(unlabeled)
+    assert sorted(os.listdir(osp.join(out, 'annotations'))) == [
+        'labeled.json', 'val.json'
+    ]
+    assert not set(os.listdir(osp.join(out, 'images'))) & set(unlabeled)
+
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    custom = osp.join(repo, 'configs/s4m/custom')
+    example = Config.fromfile(osp.join(custom, 'custom_settings_example.py'))
+    cfg = Config.fromfile(osp.join(custom, 's4m-student_effl0_custom.py'))
+    cfg.merge_from_dict(
+        dict(
+            custom_settings=dict(
+                example.custom_settings,
+                data_root=out + '/',
+                teacher_checkpoint='t.pth')))
+    cfg = apply_custom_settings(cfg)
+    assert cfg.model.detector.panoptic_head.num_things_classes == 1
+    assert cfg.model.refiner.sam.type == 'LiteMedSAMAdapter'

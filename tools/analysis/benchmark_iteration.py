@@ -55,6 +55,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, set_random_seed
 
 from mmdet.registry import MODELS
+from s4m_mm.engine.runner import apply_custom_settings
 from s4m_mm.models.sam import SAM_ADAPTERS, sam_adapter_config
 
 DEMO = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
@@ -105,6 +106,7 @@ def benchmark_config(args) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    cfg = apply_custom_settings(cfg)
     if cfg.model.get('type') != 'S4M':
         raise ValueError(f'{args.config} is not an S4M student config '
                          f'(model.type is {cfg.model.get("type")!r})')

@@ -32,6 +32,7 @@ from mmengine.structures import InstanceData
 from mmdet.registry import MODELS, OPTIM_WRAPPERS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from s4m_mm.engine.runner import apply_custom_settings
 from s4m_mm.models.sam import SAM_ADAPTERS, sam_adapter_config
 
 DEMO = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
@@ -140,7 +141,7 @@ def step_time(model_cfg, optim_cfg, data, device, iters, warmup):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = apply_custom_settings(Config.fromfile(args.config))
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     device = torch.device(args.device)
     if args.sam_type is not None:

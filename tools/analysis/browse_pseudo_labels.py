@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader
 
 from mmdet.registry import DATASETS, MODELS, VISUALIZERS
 from mmdet.structures import DetDataSample
+from s4m_mm.engine.runner import apply_custom_settings
 
 #: panel titles, left to right
 TITLES = ('teacher', 'refined (SAM)', 'student (ARP + aug)')
@@ -123,6 +124,7 @@ def main():
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    cfg = apply_custom_settings(cfg)
     import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     set_random_seed(args.seed)

@@ -24,6 +24,7 @@ from mmengine.runner import Runner, set_random_seed
 from mmengine.utils import import_modules_from_strings
 
 from mmdet.registry import MODELS
+from s4m_mm.engine.runner import apply_custom_settings
 
 
 def parse_args():
@@ -57,6 +58,7 @@ def main():
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    cfg = apply_custom_settings(cfg)
     import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     from s4m_mm.engine.hooks import TeacherScheduleHook

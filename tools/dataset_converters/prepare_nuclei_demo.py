@@ -3,6 +3,10 @@
 
     python tools/dataset_converters/prepare_nuclei_demo.py --out-dir data/nuclei
 
+``--layout own-data`` writes the same tiles as a user with their own data
+would have them (a labeled and a val json, a folder of unlabeled PNGs with no
+annotation file), for configs/s4m/custom.
+
 The wheel is downloaded once with ``pip download --no-deps`` into
 ``data/cache/stardist`` of this repository (``tools/setup_env.sh`` does it
 with ``--fetch-only``); stardist itself is not installed.
@@ -12,7 +16,8 @@ import json
 
 from s4m_mm.datasets.nuclei_demo import (DEFAULT_CACHE, build_nuclei_dataset,
                                          fetch_stardist_wheel,
-                                         read_stardist_arrays)
+                                         read_stardist_arrays,
+                                         rearrange_as_own_data)
 
 
 def parse_args():
@@ -32,6 +37,12 @@ def parse_args():
     parser.add_argument('--num-val', type=int, default=4)
     parser.add_argument('--min-area', type=int, default=8)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--layout',
+        choices=['demo', 'own-data'],
+        default='demo',
+        help='own-data: labeled.json, val.json and a folder of unlabeled '
+        'images')
     return parser.parse_args()
 
 
@@ -51,6 +62,8 @@ def main():
         num_val=args.num_val,
         min_area=args.min_area,
         seed=args.seed)
+    if args.layout == 'own-data':
+        summary['own_data_layout'] = rearrange_as_own_data(args.out_dir)
     print(json.dumps(summary, indent=2))
 
 

@@ -1,0 +1,182 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""The custom-data template: settings in, every dependent value out, and
+clear errors where settings and files disagree."""
+import json
+import os
+import os.path as osp
+import shutil
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+from mmengine.runner import set_random_seed
+
+from mmdet.registry import DATASETS, MODELS
+from s4m_mm.datasets import AnnotationError
+from s4m_mm.engine.runner import apply_custom_settings
+from s4m_mm.testing import write_own_data
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CUSTOM = osp.join(REPO, 'configs/s4m/custom')
+TEACHER = osp.join(CUSTOM, 's4m-teacher_effl0_custom.py')
+STUDENT = osp.join(CUSTOM, 's4m-student_effl0_custom.py')
+STUDENT_R50 = osp.join(CUSTOM, 's4m-student_r50_custom.py')
+
+
+@pytest.fixture(scope='module')
+def three_classes(tmp_path_factory):
+    """Own data with 3 classes, at a non-square 64 x 96 input, SAM 2."""
+    root = str(tmp_path_factory.mktemp('three'))
+    settings = write_own_data(root, classes=('a', 'b', 'c'), seed=5)
+    settings.update(
+        input_size=(64, 96),
+        sam_type='sam2_hiera_t',
+        sam_checkpoint='weights/sam2_hiera_tiny.pt',
+        teacher_checkpoint='work_dirs/teacher/iter_9.pth')
+    return settings
+
+
+def resolved(path, settings):
+    cfg = Config.fromfile(path)
+    cfg.merge_from_dict(dict(custom_settings=settings))
+    init_default_scope('mmdet')
+    return apply_custom_settings(cfg)
+
+
+def types(node, wanted):
+    """Every dict of a type in ``wanted`` in a config tree."""
+    found = []
+    if isinstance(node, dict):
+        if node.get('type') in wanted:
+            found.append(node)
+        for value in node.values():
+            found += types(value, wanted)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            found += types(value, wanted)
+    return found
+
+
+@pytest.mark.parametrize('path', [TEACHER, STUDENT, STUDENT_R50],
+                         ids=osp.basename)
+def test_every_dependent_value_follows_the_settings(path, three_classes):
+    cfg = resolved(path, three_classes)
+    tree = cfg.to_dict()
+    assert '${' not in json.dumps(tree, default=str)
+    model = tree['model']
+    heads = types(model, ('Mask2FormerHead', 'SAMDistillMask2FormerHead'))
+    assert len(heads) == 1
+    assert heads[0]['num_things_classes'] == 3
+    assert heads[0]['loss_cls']['class_weight'] == [1.0, 1.0, 1.0, 0.1]
+    assert types(model, ('MaskFormerFusionHead', ))[0]['num_things_classes'] \
+        == 3
+    # (w, h) for mmdet's RandomCrop and Resize, (h, w) for the batch pad
+    crops = types(tree['train_dataloader'], ('RandomCrop', ))
+    assert crops and all(tuple(c['crop_size']) == (96, 64) for c in crops)
+    pads = types(model, ('BatchFixedSizePad', ))
+    assert pads and all(tuple(p['size']) == (64, 96) for p in pads)
+    datasets = types(tree, ('S4MCocoDataset', 'UnlabeledImageFolder'))
+    assert {tuple(d['metainfo']['classes']) for d in datasets} == {
+        ('a', 'b', 'c')
+    }
+    assert cfg.val_evaluator.ann_file == osp.join(three_classes['data_root'],
+                                                  'annotations/val.json')
+    sam = cfg.model.refiner.sam if 'student' in path else cfg.model.sam
+    assert dict(sam) == dict(
+        type='SAM2Adapter',
+        sam_type='sam2_hiera_t',
+        checkpoint='weights/sam2_hiera_tiny.pt')
+    if 'student' in path:
+        assert cfg.custom_hooks[0].teacher_checkpoint == \
+            'work_dirs/teacher/iter_9.pth'
+        unlabeled = cfg.train_dataloader.dataset.datasets[1]
+        assert unlabeled.type == 'UnlabeledImageFolder'
+        assert unlabeled.data_prefix.img == 'unlabeled/'
+
+
+def test_the_built_batch_has_the_input_size(tmp_path):
+    """A labeled and an unlabeled image through the student's built
+    pipelines and data preprocessor: every branch a batch of exactly
+    64 x 96, its views padded to it (the unlabeled ones need masks to pad,
+    empty ones, before their pseudo-labels come)."""
+    settings = write_own_data(
+        str(tmp_path), classes=('a', 'b', 'c'), size=(32, 32), seed=5)
+    settings.update(
+        input_size=(64, 96), sam_type='vit_b', teacher_checkpoint='t.pth')
+    cfg = resolved(STUDENT, settings)
+    set_random_seed(1)  # a draw of views smaller than the input
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    preprocessor = MODELS.build(cfg.model.data_preprocessor)
+    items = [dataset[0], dataset[4]]  # labeled, unlabeled
+    views = [v for item in items for v in item['data_samples'].values() if v]
+    # the drawn views are smaller than the input: the pad does the work
+    assert all(v.img_shape[0] < 64 or v.img_shape[1] < 96 for v in views)
+    out = preprocessor(pseudo_collate(items), training=True)
+    for branch, inputs in out['inputs'].items():
+        assert tuple(inputs.shape[-2:]) == (64, 96), branch
+    for branch, samples in out['data_samples'].items():
+        for sample in samples:
+            assert tuple(sample.gt_instances.masks.masks.shape[-2:]) == (
+                64, 96), branch
+
+
+def test_classes_and_json_categories_must_agree(own_data, tmp_path):
+    with pytest.raises(AnnotationError,
+                       match=r"classes \['ring'\] of custom_settings.classes "
+                       'are not among'):
+        resolved(TEACHER, dict(own_data, classes=('disk', 'blob', 'ring')))
+    with pytest.raises(AnnotationError,
+                       match=r"labeled.json: the file's categories "
+                       r"\['blob'\] are not in custom_settings.classes"):
+        resolved(TEACHER, dict(own_data, classes=('disk', )))
+    with pytest.raises(ValueError, match='distinct class names'):
+        resolved(TEACHER, dict(own_data, classes=('disk', 'disk')))
+
+
+def test_bad_settings_are_named(own_data):
+    with pytest.raises(ValueError,
+                       match=r"unknown custom_settings keys \['num_class'\]"):
+        resolved(TEACHER, dict(own_data, num_class=2))
+    with pytest.raises(ValueError, match=r'input_size.*multiples of 32.*'
+                       r'\(64, 100\)'):
+        resolved(TEACHER, dict(own_data, input_size=(64, 100)))
+    with pytest.raises(ValueError, match=r"needs \['teacher_checkpoint'\]"):
+        resolved(STUDENT, own_data)
+    settings = dict(own_data, teacher_checkpoint='t.pth')
+    with pytest.raises(FileNotFoundError,
+                       match=r'unlabeled_img: the folder .*nowhere'):
+        resolved(STUDENT, dict(settings, unlabeled_img='nowhere/'))
+    with pytest.raises(ValueError, match="sam_type='vit_x' is not"):
+        resolved(TEACHER, dict(own_data, sam_type='vit_x'))
+
+
+def test_placeholders_need_settings(tmp_path):
+    cfg = Config.fromfile(TEACHER)
+    with pytest.raises(ValueError, match='defines no custom_settings'):
+        apply_custom_settings(cfg)
+    cfg.merge_from_dict(dict(model=dict(sd_chunk='${chunk}')))
+    with pytest.raises(ValueError, match=r'unknown placeholders.*sd_chunk'):
+        apply_custom_settings(cfg)
+    plain = Config(dict(model=dict(type='Mask2Former')))
+    assert apply_custom_settings(plain) is plain
+
+
+def test_an_empty_or_broken_unlabeled_folder_is_refused(own_data, tmp_path):
+    root = str(tmp_path / 'data')
+    shutil.copytree(own_data['data_root'], root)
+    settings = dict(own_data, data_root=root + '/', teacher_checkpoint='t')
+    folder = osp.join(root, 'unlabeled')
+    broken = osp.join(folder, 'img_005.png')
+    with open(broken, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n cut short')
+    cfg = resolved(STUDENT, settings)
+    with pytest.raises(ValueError, match=f'{broken}: not a readable image'):
+        DATASETS.build(cfg.train_dataloader.dataset)
+    for name in os.listdir(folder):
+        os.remove(osp.join(folder, name))
+    cfg = resolved(STUDENT, settings)
+    with pytest.raises(ValueError, match=f'{folder}/: no images in the '
+                       'folder'):
+        DATASETS.build(cfg.train_dataloader.dataset)
