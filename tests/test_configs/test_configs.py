@@ -123,6 +123,14 @@ def num_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
+def with_num_classes(cfg, num_classes):
+    """A Mask2Former instance model config with ``num_classes`` things."""
+    cfg.panoptic_head.num_things_classes = num_classes
+    cfg.panoptic_head.loss_cls.class_weight = [1.0] * num_classes + [0.1]
+    cfg.panoptic_fusion_head.num_things_classes = num_classes
+    return cfg
+
+
 @functools.lru_cache()
 def mmdet_mask2former_r50_params(num_classes):
     """Parameters of mmdet's own Mask2Former R-50 instance model
@@ -131,20 +139,18 @@ def mmdet_mask2former_r50_params(num_classes):
     cfg = Config.fromfile(
         osp.join(osp.dirname(mmdet.__file__), '.mim/configs/mask2former/'
                  'mask2former_r50_8xb2-lsj-50e_coco.py')).model
-    cfg.panoptic_head.num_things_classes = num_classes
-    cfg.panoptic_head.loss_cls.class_weight = [1.0] * num_classes + [0.1]
-    cfg.panoptic_fusion_head.num_things_classes = num_classes
     init_default_scope('mmdet')
-    return num_params(MODELS.build(cfg))
+    return num_params(MODELS.build(with_num_classes(cfg, num_classes)))
 
 
 @functools.lru_cache()
-def demo_mask2former_params():
-    """Parameters of the demo's plain Mask2Former (EfficientNet-Lite0)."""
+def demo_mask2former_params(num_classes):
+    """Parameters of the demo's plain Mask2Former (EfficientNet-Lite0) for
+    ``num_classes``."""
     cfg = load(osp.join(REPO, 'configs/s4m/demo/'
                         'mask2former_effl0_nuclei_sup.py'))
     cfg.model.backbone.checkpoint = None
-    return num_params(MODELS.build(cfg.model))
+    return num_params(MODELS.build(with_num_classes(cfg.model, num_classes)))
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=rel)
@@ -158,10 +164,12 @@ def test_config_builds_its_model(path, own_data):
     # the parameters of one Mask2Former, twice for S4M (teacher and
     # student); SAM and the SD head add none: the R-50 configs have exactly
     # those of mmdet's own Mask2Former R-50, the demo's those of its
-    # baseline, whose backbone is timm's EfficientNet-Lite0 features
+    # baseline (and the custom EfficientNet-Lite0 configs those of the same
+    # model for their classes), whose backbone is timm's EfficientNet-Lite0
+    # features
     copies = 2 if cfg.model.type == 'S4M' else 1
-    if '/demo/' in path:
-        expected = demo_mask2former_params()
+    if '/demo/' in path or 'effl0' in path:
+        expected = demo_mask2former_params(num_classes)
         if cfg.model.type == 'Mask2Former':
             import timm
             features = timm.create_model(
