@@ -172,6 +172,9 @@ def test_upsample_logits_is_bilinear_without_corner_alignment():
     # (clamped to 0), 0.25, 0.75 and 1.25 (clamped to 1)
     out = upsample_logits(torch.tensor([[[0.0, 4.0]]]), (1, 4))
     assert out.tolist() == [[[0.0, 1.0, 3.0, 4.0]]]
+    # instances are upsampled each on its own, in order
+    two = upsample_logits(torch.tensor([[[0.0, 4.0]], [[8.0, 0.0]]]), (1, 4))
+    assert two.tolist() == [[[0.0, 1.0, 3.0, 4.0]], [[8.0, 6.0, 2.0, 0.0]]]
     empty = upsample_logits(torch.zeros(0, 2, 2), (8, 6))
     assert empty.shape == (0, 8, 6)
 

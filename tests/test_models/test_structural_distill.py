@@ -402,6 +402,16 @@ def test_head_samples_half_of_the_points_on_each_images_gt():
             union = torch.from_numpy(
                 samples[b].gt_instances.masks.masks).bool().any(0)
             assert bool(union[y[:3].long(), x[:3].long()].all())
+    # the image without GT draws from an empty foreground, not from the
+    # previous image's: the same generator replayed image by image
+    g = torch.Generator().manual_seed(2)
+    expected = []
+    for b, sample in enumerate(samples):
+        fg = torch.from_numpy(sample.gt_instances.masks.masks).bool().any(0) \
+            if b < 2 else torch.zeros(32, 64, dtype=torch.bool)
+        expected.append(
+            sample_query_points(fg, sample.img_shape, 6, generator=g))
+    assert torch.equal(points, torch.stack(expected))
 
 
 def test_head_arguments_and_the_papers_defaults():
