@@ -46,6 +46,11 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # ----------------------------------------------------------------------
 # expected values
 # ----------------------------------------------------------------------
+#: the strong augmentation of the S4M code (modules/augmentation.py
+#: StrongAugmentation: T.ColorJitter(0.4, 0.4, 0.4, 0.1) p 0.8,
+#: T.RandomGrayscale(p=0.2), GaussianBlur([0.1, 2.0]) p 0.5)
+PAPER_STRONG_AUG = (0.4, 0.4, 0.4, 0.1, 0.8, 0.2, 0.5, (0.1, 2.0))
+
 COMMON = dict(
     # B-COCO / B-CS: OPTIMIZER ADAMW, BASE_LR 0.0001, WEIGHT_DECAY 0.05;
     # NET build_optimizer: torch.optim.AdamW(params, BASE_LR), i.e. torch's
@@ -148,6 +153,11 @@ COCO_STUDENT = dict(
     # AUG mask_.sum() < 3000 at the 1024 x 1024 input; S-coco student
     # AUG_STATIC False: scale jitter
     arp=(3000, 1024 * 1024, (0.8, 1.2)),
+    # modules/augmentation.py: ARP first, then the strong augmentation
+    # (ColorJitter(0.4, 0.4, 0.4, 0.1) p 0.8, RandomGrayscale p 0.2,
+    # GaussianBlur sigma U(0.1, 2) p 0.5)
+    unsup_batch_augments=('AdaptiveRandomPaste', 'StrongPhotometricAug'),
+    strong_aug=PAPER_STRONG_AUG,
     # COCO's unlabeled mapper (ImageDatasetMapper): no colour jitter
     unsup_teacher_colour=None,
 )
@@ -203,6 +213,8 @@ CITYSCAPES_STUDENT = dict(
     refiner=('points', 3, 'logits', {}),
     # AUG 3000 px at the 512 x 1024 input; ADD AUG_STATIC True: no jitter
     arp=(3000, 512 * 1024, None),
+    unsup_batch_augments=('AdaptiveRandomPaste', 'StrongPhotometricAug'),
+    strong_aug=PAPER_STRONG_AUG,
     # mask2former/data/dataset_mappers/mask_former_image_dataset_mapper.py:
     # the teacher's unlabeled view is colour-jittered, the student's
     # strong augmentation starts from the frame before it (AUG
@@ -261,6 +273,15 @@ def load(name):
 def as_tuple(x):
     return tuple(as_tuple(v) for v in x) if isinstance(x, (list, tuple)) \
         else x
+
+
+def strong_aug_settings(cfg):
+    """The built strong augmentation's jitter strengths, probabilities
+    and blur range (its defaults unless the config overrides them)."""
+    aug = MODELS.build(copy.deepcopy(cfg))
+    return (aug.brightness, aug.contrast, aug.saturation, aug.hue,
+            aug.color_jitter_prob, aug.grayscale_prob, aug.blur_prob,
+            aug.blur_sigma)
 
 
 def find(pipeline, type_name):
@@ -382,7 +403,10 @@ def recipe(name):
                   if h.type == 'TeacherScheduleHook']
         semi = cfg.model.semi_train_cfg
         ref = cfg.model.refiner
-        mix = cfg.model.pseudo_label_mix
+        augments = cfg.model.unsup_batch_augments
+        (mix, ) = [a for a in augments if a.type == 'AdaptiveRandomPaste']
+        (strong, ) = [a for a in augments
+                      if a.type == 'StrongPhotometricAug']
         unl = loader.dataset.datasets[1]
         teacher_view = [t['type'] for t in branch_transforms(
             unl.pipeline, 'unsup_teacher') if t['type'] != 'PackDetInputs']
@@ -396,6 +420,8 @@ def recipe(name):
                      dict(ref.get('gate') or {})),
             arp=(mix.min_area, mix.reference_area,
                  as_tuple(mix.scale_jitter)),
+            unsup_batch_augments=tuple(a.type for a in augments),
+            strong_aug=strong_aug_settings(strong),
             unsup_teacher_colour=teacher_view[0] if teacher_view else None,
             unlabeled=unl.ann_file)
     else:

@@ -14,7 +14,7 @@ from pycocotools import mask as mask_utils
 from mmdet.structures import DetDataSample
 from s4m_mm.engine.hooks import PseudoLabelQualityHook
 from s4m_mm.evaluation import CocoGroundTruthMasks
-from s4m_mm.models.data_preprocessors import PseudoLabelMix
+from s4m_mm.models.data_preprocessors import AdaptiveRandomPaste
 
 torch.set_num_threads(1)
 
@@ -107,7 +107,7 @@ def make_record(img_ids, teacher_masks, student_masks, mix=None):
         refined=[inst.clone() for inst in teacher],
         teacher_samples=[sample(i, HFLIP) for i in img_ids],
         student_samples=students,
-        arp=None if mix is None else mix.last_mix)
+        arp=[] if mix is None else [mix.last_mix])
 
 
 def gt_stack(img_id, flip=False):
@@ -117,11 +117,11 @@ def gt_stack(img_id, flip=False):
 
 def test_pseudo_labels_equal_to_gt_score_one(hook):
     ids = [1, 2, 3]
-    mix = PseudoLabelMix(min_area=0, photometric=None, generator_seed=0)
+    mix = AdaptiveRandomPaste(min_area=0, generator_seed=0)
     record = make_record(ids, [gt_stack(i, flip=True) for i in ids],
                          [gt_stack(i) for i in ids], mix)
     assert mix.last_mix.pastes, 'ARP must paste in this case'
-    results = hook.measure(record, mix)
+    results = hook.measure(record)
     assert results == {
         f'{stage}_{metric}': 1.0
         for stage in STAGES for metric in ('iou', 'precision', 'recall')
@@ -131,10 +131,10 @@ def test_pseudo_labels_equal_to_gt_score_one(hook):
 def test_disjoint_pseudo_labels_score_zero(hook):
     ids = [1, 2, 3]
     elsewhere = stack([rect(52, 64, 20, 64), rect(0, 3, 40, 64)])
-    mix = PseudoLabelMix(min_area=0, photometric=None, generator_seed=0)
+    mix = AdaptiveRandomPaste(min_area=0, generator_seed=0)
     record = make_record(ids, [elsewhere.flip(-1)] * 3, [elsewhere] * 3,
                          mix)
-    results = hook.measure(record, mix)
+    results = hook.measure(record)
     assert results == {
         f'{stage}_{metric}': 0.0
         for stage in STAGES for metric in ('iou', 'precision', 'recall')
@@ -191,7 +191,6 @@ def test_errors_name_the_image_and_file(hook, tmp_path):
 
 
 class FakeModel:
-    pseudo_label_mix = None
 
     def __init__(self):
         self.record_pseudo_labels = False

@@ -1,9 +1,12 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""PseudoLabelRefineHook: when refinement runs, where SAM lives and what
-reaches the message hub."""
+"""PseudoLabelRefineHook: when refinement runs and where SAM lives; the
+statistics of refinement reach the message hub as S4M's log variables
+(through MMEngine's RuntimeInfoHook, not through this hook)."""
 from types import SimpleNamespace
 
 import pytest
+import torch
+from mmengine.hooks import Hook, RuntimeInfoHook
 from mmengine.logging import MessageHub
 from torch import nn
 
@@ -11,15 +14,13 @@ from s4m_mm.engine.hooks import PseudoLabelRefineHook
 
 
 class Model(nn.Module):
-    """What the hook touches on S4M: a refiner, its switch and its
-    statistics."""
+    """What the hook touches on S4M: a refiner and its switch."""
 
     def __init__(self, refiner=True):
         super().__init__()
         self.refiner = SimpleNamespace(sam_device='unset') if refiner \
             else None
         self.refine_enabled = None
-        self.refine_stats = {'stale': 1.0}
 
 
 def runner(model, it=0, name='test_refine_hook'):
@@ -41,9 +42,6 @@ def test_refinement_runs_from_start_iter_when_enabled(enabled, start_iter,
     for it in range(5):
         hook.before_train_iter(runner(model, it), it)
         switched.append(model.refine_enabled)
-        # the statistics of the previous iteration are cleared
-        assert model.refine_stats == {}
-        model.refine_stats = {'instances': it}
     assert switched == expected
 
 
@@ -60,26 +58,27 @@ def test_a_model_without_refiner_is_refused():
         PseudoLabelRefineHook().before_train(runner(Model(refiner=False)))
 
 
-def test_statistics_reach_the_message_hub_as_they_are():
-    model = Model()
-    run = runner(model, 4, 'test_refine_hook_stats')
-    model.refine_stats = dict(instances=12, refined=5,
-                              iou_teacher_refined=0.625, sam_pred_iou=0.75,
-                              other=3.0)
-    PseudoLabelRefineHook().after_train_iter(run, 4)
+def test_refine_log_variables_reach_the_message_hub_as_they_are():
+    # S4M.loss returns refine_<key> tensors next to its losses; mmengine's
+    # RuntimeInfoHook puts every log variable in the message hub
+    from s4m_mm.models.detectors import S4M
+    log_vars = S4M.refine_log_vars(
+        dict(instances=12, refined=5, iou_teacher_refined=0.625,
+             sam_pred_iou=0.75), torch.device('cpu'))
+    assert set(log_vars) == {'refine_instances', 'refine_refined',
+                             'refine_iou_teacher_refined',
+                             'refine_sam_pred_iou'}
+    assert not any('loss' in key for key in log_vars)  # not summed
+    run = runner(Model(), 4, 'test_refine_hook_stats')
+    RuntimeInfoHook().after_train_iter(
+        run, 4, outputs={k: float(v) for k, v in log_vars.items()})
     scalars = run.message_hub.log_scalars
-    assert {k for k in scalars if k.startswith('train/refine_')} == {
-        'train/refine_instances', 'train/refine_refined',
-        'train/refine_iou_teacher_refined', 'train/refine_sam_pred_iou'}
     assert scalars['train/refine_instances'].current() == 12
     assert scalars['train/refine_refined'].current() == 5
     assert scalars['train/refine_iou_teacher_refined'].current() == 0.625
     assert scalars['train/refine_sam_pred_iou'].current() == 0.75
-    # an iteration without instances publishes only what it has
-    model.refine_stats = dict(instances=0, refined=0)
-    PseudoLabelRefineHook().after_train_iter(run, 5)
-    assert scalars['train/refine_instances'].current() == 0
-    assert scalars['train/refine_sam_pred_iou'].current() == 0.75
+    # the hook itself publishes nothing after an iteration
+    assert PseudoLabelRefineHook.after_train_iter is Hook.after_train_iter
 
 
 def test_defaults_and_arguments():

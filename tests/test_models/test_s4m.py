@@ -1,10 +1,11 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """The S4M wrapper in-process, on a tiny Mask2Former (the demo student
 with 6 queries, one layer per transformer, 64 px images): its loss against
-the student's own losses times the weights, the teacher's selection, the
-pixels it hands to SAM and ARP, pseudo-labels carried between views of
-different geometry (mmdet's own transforms give the expected masks), and
-prediction by the student or the teacher."""
+the student's own losses times the weights, the refinement statistics as
+log variables, the teacher's selection, the pixels it hands to SAM and to
+the unlabeled batch augments (in the order of their list), pseudo-labels
+carried between views of different geometry (mmdet's own transforms give
+the expected masks), and prediction by the student or the teacher."""
 import copy
 import os.path as osp
 
@@ -43,8 +44,14 @@ def tiny_s4m_cfg():
     det.train_cfg.num_points = 64
     det.test_cfg.max_per_image = 6
     model.refiner = None
-    model.pseudo_label_mix.generator_seed = MIX_SEED
+    for augment in model.unsup_batch_augments:
+        augment.generator_seed = MIX_SEED
     return model
+
+
+def reseed_augments(model):
+    for augment in model.unsup_batch_augments:
+        augment.generator.manual_seed(MIX_SEED)
 
 
 @pytest.fixture(scope='module')
@@ -136,16 +143,17 @@ def test_loss_weights_sup_and_unsup_losses_by_their_weights(s4m):
     inputs, samples, _ = multi_batch(s4m)
 
     torch.manual_seed(5)
-    s4m.pseudo_label_mix.generator.manual_seed(MIX_SEED)
+    reseed_augments(s4m)
     losses = s4m.loss(inputs, copy.deepcopy(samples))
 
     # the same batches by hand, in the same order of random draws: the
     # student's own losses on the labeled batch, then on the pseudo-labels
     torch.manual_seed(5)
-    s4m.pseudo_label_mix.generator.manual_seed(MIX_SEED)
+    reseed_augments(s4m)
     ref = copy.deepcopy(samples)
     sup = s4m.student.loss(inputs['sup'], ref['sup'])
-    mixed, pseudo = s4m.pseudo_label_batch(inputs, ref)
+    mixed, pseudo, batch_info = s4m.pseudo_label_batch(inputs, ref)
+    assert batch_info == dict(refine_stats={})  # no refiner here
     assert sum(len(s.gt_instances) for s in pseudo) > 0
     for s in pseudo:
         s.gt_instances.masks = TensorMasks(s.gt_instances.masks)
@@ -269,44 +277,45 @@ class RefinerSpy(nn.Module):
                          refined=7)
 
 
-class MixSpy(nn.Module):
-    """Records the pixels it is given and brightens them by 10."""
+class AugmentSpy(nn.Module):
+    """Records the pixels it is given and the order of the calls (in the
+    shared ``log``), then applies ``op`` to them."""
 
-    def __init__(self):
+    def __init__(self, name='add10', op=lambda x: x + 10, log=None):
         super().__init__()
+        self.name, self.op = name, op
+        self.log = [] if log is None else log
         self.images = None
 
-    def check_batch_size(self, batch_size, key):
-        pass
-
     def forward(self, images, samples):
+        self.log.append(self.name)
         self.images = images.clone()
-        return images + 10, samples
+        return self.op(images), samples
 
 
 @pytest.fixture
 def spied(s4m):
-    refiner, mix = s4m.refiner, s4m.pseudo_label_mix
-    s4m.refiner, s4m.pseudo_label_mix = RefinerSpy(), MixSpy()
+    refiner, augments = s4m.refiner, s4m.unsup_batch_augments
+    s4m.refiner = RefinerSpy()
+    s4m.unsup_batch_augments = nn.ModuleList([AugmentSpy()])
     yield s4m
-    s4m.refiner, s4m.pseudo_label_mix = refiner, mix
+    s4m.refiner, s4m.unsup_batch_augments = refiner, augments
     s4m.refine_enabled = refiner is not None
     s4m.record_pseudo_labels = False
-    s4m.refine_stats = {}
 
 
 def test_refiner_and_mix_get_rgb_pixels_and_their_outputs_are_used(spied):
     inputs, samples, raw = multi_batch(spied)
     spied.refine_enabled = True
     spied.record_pseudo_labels = True
-    mixed, student = spied.pseudo_label_batch(inputs, samples)
+    mixed, student, batch_info = spied.pseudo_label_batch(inputs, samples)
 
     # SAM sees the teacher's view as RGB 0-255 (the raw images are BGR)
     (images, instances), = spied.refiner.calls
     rgb = torch.stack(raw).float().flip(1)
     assert torch.allclose(images, rgb, atol=1e-3)
     assert [len(i) for i in instances] == [6, 6, 6]
-    assert spied.refine_stats == dict(instances=18, refined=7)
+    assert batch_info == dict(refine_stats=dict(instances=18, refined=7))
     # the refined masks (top-left 8 x 8) reach the flipped student view
     # (top-right), with the teacher's labels and scores
     expected = torch.zeros(SIZE, SIZE, dtype=torch.bool)
@@ -317,9 +326,10 @@ def test_refiner_and_mix_get_rgb_pixels_and_their_outputs_are_used(spied):
         assert torch.equal(s.gt_instances.labels, t.labels)
         assert torch.equal(s.gt_instances.scores, t.scores)
         assert s.gt_instances.bboxes.tolist() == [[56., 0., 64., 8.]] * 6
-    # ARP gets the student view as RGB 0-255, its output is normalised
-    assert torch.allclose(spied.pseudo_label_mix.images, rgb.flip(-1),
-                          atol=1e-3)
+    # the batch augment gets the student view as RGB 0-255, its output is
+    # normalised
+    assert torch.allclose(spied.unsup_batch_augments[0].images,
+                          rgb.flip(-1), atol=1e-3)
     assert torch.allclose(mixed, spied.normalize(rgb.flip(-1) + 10),
                           atol=1e-4)
     # the record keeps every stage
@@ -330,19 +340,108 @@ def test_refiner_and_mix_get_rgb_pixels_and_their_outputs_are_used(spied):
     assert not torch.equal(record['teacher'][0].masks,
                            record['refined'][0].masks)
     assert record['student_samples'] is student
+    assert record['arp'] == []  # no augment of the list keeps an ARP record
 
 
 def test_refinement_switched_off_keeps_the_teachers_masks(spied):
     inputs, samples, _ = multi_batch(spied)
     spied.refine_enabled = False
     spied.record_pseudo_labels = False
-    _, student = spied.pseudo_label_batch(inputs, samples)
+    _, student, batch_info = spied.pseudo_label_batch(inputs, samples)
+    assert batch_info == dict(refine_stats={})
     assert spied.refiner.calls == []
     assert spied.pseudo_label_record is None
     teacher = spied.select_teacher_instances(
         inputs['unsup_teacher'], samples['unsup_teacher'])
     for s, t in zip(student, teacher):
         assert torch.equal(s.gt_instances.masks, t.masks.flip(-1))
+
+
+def test_batch_augments_are_applied_in_the_order_of_their_list(spied):
+    log = []
+    spied.unsup_batch_augments = nn.ModuleList([
+        AugmentSpy('add10', lambda x: x + 10, log),
+        AugmentSpy('double', lambda x: x * 2, log)
+    ])
+    inputs, samples, raw = multi_batch(spied)
+    spied.refine_enabled = False
+    mixed, _, _ = spied.pseudo_label_batch(inputs, samples)
+    assert log == ['add10', 'double']
+    # by hand: the student view (RGB 0-255) + 10, then x 2; the second
+    # augment saw the first one's output, not the batch
+    rgb = torch.stack(raw).float().flip(1).flip(-1)
+    assert torch.allclose(spied.unsup_batch_augments[1].images, rgb + 10,
+                          atol=1e-3)
+    assert torch.allclose(mixed, spied.normalize((rgb + 10) * 2), atol=1e-4)
+    assert not torch.allclose(mixed, spied.normalize(rgb * 2 + 10),
+                              atol=1e-2)
+
+
+def test_an_empty_list_leaves_the_student_batch_unmixed(spied):
+    spied.unsup_batch_augments = nn.ModuleList()
+    inputs, samples, _ = multi_batch(spied)
+    spied.refine_enabled = False
+    spied.record_pseudo_labels = True
+    mixed, student, _ = spied.pseudo_label_batch(inputs, samples)
+    # the student's input is its view as the preprocessor made it (no
+    # denormalise / normalise round trip) and its pseudo-labels are the
+    # teacher's, flipped into its view, with boxes from those masks
+    assert mixed is inputs['unsup_student']
+    teacher = spied.select_teacher_instances(
+        inputs['unsup_teacher'], samples['unsup_teacher'])
+    for s, t in zip(student, teacher):
+        assert torch.equal(s.gt_instances.masks, t.masks.flip(-1))
+        assert 'arp_pasted' not in s.metainfo
+    assert spied.pseudo_label_record['arp'] == []
+    # and the unlabeled batch of 2 images is no longer refused: nothing
+    # pairs images
+    spied.check_unsup_batch_size(2)
+
+
+def test_the_demo_list_runs_arp_then_the_strong_augmentation(s4m):
+    from s4m_mm.models.data_preprocessors import (AdaptiveRandomPaste,
+                                                  StrongPhotometricAug)
+    assert [type(a) for a in s4m.unsup_batch_augments] == [
+        AdaptiveRandomPaste, StrongPhotometricAug]
+    inputs, samples, _ = multi_batch(s4m)
+    s4m.record_pseudo_labels = True
+    try:
+        reseed_augments(s4m)
+        _, student, _ = s4m.pseudo_label_batch(inputs, copy.deepcopy(samples))
+        record = s4m.pseudo_label_record
+    finally:
+        s4m.record_pseudo_labels = False
+    # the record holds ARP's geometry of this very call
+    assert record['arp'] == [s4m.unsup_batch_augments[0].last_mix]
+    assert all('arp_partner' in s.metainfo for s in student)
+
+
+def test_a_batch_augment_config_that_is_not_a_list_is_refused():
+    cfg = tiny_s4m_cfg()
+    cfg.unsup_batch_augments = dict(type='StrongPhotometricAug')
+    with pytest.raises(TypeError, match='unsup_batch_augments must be a list'):
+        MODELS.build(cfg)
+    cfg.unsup_batch_augments = ['StrongPhotometricAug']
+    with pytest.raises(TypeError, match=r'unsup_batch_augments\[0\] must'):
+        MODELS.build(cfg)
+
+
+def test_refinement_statistics_are_logged_not_summed(spied):
+    spied.train()
+    spied.refine_enabled = True
+    inputs, samples, _ = multi_batch(spied)
+    losses = spied.loss(inputs, samples)
+    assert float(losses['refine_instances']) == 18
+    assert float(losses['refine_refined']) == 7
+    total, log_vars = spied.parse_losses(losses)
+    expected = sum(float(v) for k, v in losses.items() if 'loss' in k)
+    assert float(total) == pytest.approx(expected, rel=1e-6)
+    assert float(log_vars['refine_instances']) == 18
+    # switched off: no statistics
+    spied.refine_enabled = False
+    inputs, samples, _ = multi_batch(spied)
+    assert not any(k.startswith('refine_')
+                   for k in spied.loss(inputs, samples))
 
 
 # ----------------------------------------------------------------------
@@ -421,7 +520,8 @@ def test_pseudo_instances_follow_the_student_view(s4m, teacher_view,
     student = DetDataSample(metainfo=dict(
         img_shape=s['img_shape'], batch_input_shape=s_pad,
         homography_matrix=s['homography_matrix']))
-    (out, ) = s4m.project_pseudo_instances([teacher], [student])
+    (out, ) = s4m.add_boxes_from_masks(
+        s4m.project_pseudo_instances([teacher], [student]))
     inst = out.gt_instances
 
     # mmdet's own view of the GT is the expected pseudo-labels
@@ -445,7 +545,8 @@ def test_crop_drops_the_instances_it_removes(s4m):
     student = DetDataSample(metainfo=dict(
         img_shape=(16, 24), batch_input_shape=(16, 32),
         homography_matrix=shift))
-    (out, ) = s4m.project_pseudo_instances([teacher], [student])
+    (out, ) = s4m.add_boxes_from_masks(
+        s4m.project_pseudo_instances([teacher], [student]))
     # rectangle 1 starts at row 14: rows 14-15 of columns 20-23 are in the
     # crop; rectangle 2 is outside it; the padding (columns 24-31) is
     # cleared although rectangle 1 reaches column 27 in the teacher's view

@@ -83,7 +83,7 @@ def small_student_config(repo_root: str, data_root: str, out_dir: str,
         'model.refiner.sam.img_size': 64,
         'model.refiner.sam.encoder_depth': 1,
         'model.semi_train_cfg.score_thr': 0.0,  # random teacher: keep some
-        'model.pseudo_label_mix.min_area': 0,
+        'model.unsup_batch_augments.0.min_area': 0,  # ARP
         'model.detector.panoptic_head.num_queries': 10,
         'model.detector.panoptic_head.pixel_decoder.encoder.num_layers': 1,
         'model.detector.panoptic_head.transformer_decoder.num_layers': 1,

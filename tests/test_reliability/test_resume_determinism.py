@@ -141,7 +141,7 @@ def train_args(config, work, max_iters, resume=False):
         f'train_cfg.val_interval={max_iters}',
         'default_hooks.checkpoint.interval=2',
         'default_hooks.checkpoint.max_keep_ckpts=10',
-        'model.pseudo_label_mix.generator_seed=7'
+        'model.unsup_batch_augments.0.generator_seed=7'
     ]
 
 
@@ -255,7 +255,7 @@ def test_sigkill_after_burn_in_then_resume_matches_uninterrupted_run(
     assert f'resumed epoch: 0, iter: {KILL_AFTER}' in log
     assert f'RNGStateHook: restored the random states of iteration ' \
         f'{KILL_AFTER}' in log
-    assert 'pseudo_label_mix.generator' in log
+    assert 'unsup_batch_augments.0.generator' in log
     assert 'teacher loaded from' not in log  # kept from the checkpoint
 
     expected, resumed = (torch.load(

@@ -48,7 +48,9 @@ def write_user_configs(folder, settings, teacher_ckpt):
                 '\n' + TINY.format(detector='detector=dict(', sd='',
                                    close=')') + LOADERS +
                 "model.update(semi_train_cfg=dict(score_thr=0.0),\n"
-                "             pseudo_label_mix=dict(min_area=0))\n"
+                "             unsup_batch_augments=[\n"
+                "                 dict(_base_.arp, min_area=0),\n"
+                "                 _base_.strong_aug])\n"
                 "custom_hooks = _base_.custom_hooks\n"
                 "custom_hooks[0].update(burn_in=1)\n")
 

@@ -24,7 +24,7 @@ TINY_SAM = [
     'model.refiner.sam.checkpoint=None',
     'model.refiner.sam.random_init=True', 'model.refiner.sam.img_size=64',
     'model.refiner.sam.encoder_depth=1', 'model.semi_train_cfg.score_thr=0.0',
-    'model.pseudo_label_mix.min_area=0'
+    'model.unsup_batch_augments.0.min_area=0'  # ARP
 ]
 
 

@@ -18,8 +18,9 @@ calls as :meth:`S4M.loss`, timed one by one:
   backward and optimizer step;
 - ``ema``: the teacher's EMA update.
 
-The mean teacher is the S4M config without ``refiner`` and with ARP off
-(``pseudo_label_mix.prob = 0``, photometric augmentation kept).
+The mean teacher is the S4M config without ``refiner`` and without ARP
+(``AdaptiveRandomPaste`` left out of ``model.unsup_batch_augments``, the
+strong photometric augmentation kept).
 ``step_s`` times the real ``model.train_step`` on the same batches, as a
 check that the parts add up. Without ``--teacher-checkpoint`` the teacher
 is the config's ``TeacherScheduleHook.teacher_checkpoint`` when that file
@@ -133,7 +134,10 @@ def as_mean_teacher(cfg: Config) -> Config:
     """The same student as a plain mean teacher: no SAM, no ARP."""
     cfg = copy.deepcopy(cfg)
     cfg.model.refiner = None
-    cfg.model.pseudo_label_mix.prob = 0.0
+    cfg.model.unsup_batch_augments = [
+        augment for augment in cfg.model.unsup_batch_augments
+        if augment['type'] != 'AdaptiveRandomPaste'
+    ]
     return cfg
 
 
@@ -188,17 +192,12 @@ class PartTimer:
             time.perf_counter() - start
 
 
-def split_mix(mix):
-    """``(arp, strong_aug)``: the two halves of a PseudoLabelMix, applied
-    one after the other as its forward does."""
-    from s4m_mm.models.data_preprocessors import PseudoLabelMix
-    arp = PseudoLabelMix(
-        min_area=mix.min_area, reference_area=mix.reference_area,
-        scale_jitter=mix.scale_jitter, photometric=None, prob=mix.prob,
-        bgr=mix.bgr)
-    strong = PseudoLabelMix(photometric=mix.photometric, prob=0.0,
-                            bgr=mix.bgr)
-    return arp, strong
+def augment_part(augment):
+    """The timer's part of an unlabeled batch augment: ``'arp'`` for
+    ARP, ``'strong_aug'`` for the others (the photometric one)."""
+    from s4m_mm.models.data_preprocessors import AdaptiveRandomPaste
+    return 'arp' if isinstance(augment, AdaptiveRandomPaste) \
+        else 'strong_aug'
 
 
 def timed_iteration(model, optim_wrapper, batches, device):
@@ -227,14 +226,12 @@ def timed_iteration(model, optim_wrapper, batches, device):
                                               instances)
     student_samples = model.project_pseudo_instances(
         teacher_samples, samples['unsup_student'])
-    arp, strong = split_mix(model.pseudo_label_mix)
     images = model.denormalize(inputs['unsup_student'])
-    if arp.prob > 0:
-        with timer('arp'):
-            images, student_samples = arp(images, student_samples)
-    with timer('strong_aug'):
-        images, student_samples = strong(images, student_samples)
+    for augment in model.unsup_batch_augments:
+        with timer(augment_part(augment)):
+            images, student_samples = augment(images, student_samples)
     unsup_inputs = model.normalize(images)
+    student_samples = model.add_boxes_from_masks(student_samples)
     with timer('student'):
         with optim_wrapper.optim_context(model):
             losses = model.loss_by_gt_instances(inputs['sup'],

@@ -136,9 +136,7 @@ def main():
     if not hasattr(model, 'pseudo_label_batch'):
         raise TypeError(f'{args.config}: model.type must be S4M, got '
                         f'{type(model).__name__}')
-    if model.pseudo_label_mix is not None:
-        model.pseudo_label_mix.check_batch_size(args.batch_size,
-                                                '--batch-size')
+    model.check_unsup_batch_size(args.batch_size, '--batch-size')
     TeacherScheduleHook(args.teacher).load_teacher(model.teacher)
     model.to(args.device).eval()
 
@@ -162,12 +160,13 @@ def main():
         if drawn >= args.num_images:
             break
         data = model.data_preprocessor(drop_empty_branches(batch), True)
-        if len(data['inputs']['unsup_student']) <= 2 and \
-                model.pseudo_label_mix is not None:
-            break  # a last batch too small to mix
+        try:
+            model.check_unsup_batch_size(len(data['inputs']['unsup_student']))
+        except ValueError:
+            break  # a last batch too small for ARP's pairs
         model.record_pseudo_labels = True
         with torch.no_grad():
-            student_inputs, student_samples = model.pseudo_label_batch(
+            student_inputs, student_samples, _ = model.pseudo_label_batch(
                 data['inputs'], data['data_samples'])
         record = model.pseudo_label_record
         teacher_images = model.denormalize(data['inputs']['unsup_teacher'])

@@ -75,17 +75,21 @@ MODULES: Dict[str, tuple] = {
     'selection': ('s4m_mm/models/utils/pseudo_labels.py', [
         'tests/test_models/test_pseudo_labels.py',
         'tests/test_models/test_refiner_prompts.py',
-        'tests/test_models/test_pseudo_label_mix.py',
+        'tests/test_models/test_adaptive_random_paste.py',
     ]),
     'refiner': ('s4m_mm/models/refiners/sam_pseudo_label_refiner.py', [
         'tests/test_models/test_refiner_prompts.py',
         'tests/test_models/test_pseudo_labels.py',
     ]),
-    'arp': ('s4m_mm/models/data_preprocessors/pseudo_label_mix.py', [
-        'tests/test_models/test_pseudo_label_mix.py',
-        'tests/test_models/test_pseudo_label_mix_replay.py',
-        'tests/test_models/test_pseudo_label_mix_settings.py',
+    'arp': ('s4m_mm/models/data_preprocessors/adaptive_random_paste.py', [
+        'tests/test_models/test_adaptive_random_paste.py',
+        'tests/test_models/test_adaptive_random_paste_settings.py',
+        'tests/test_evaluation/test_arp_replay.py',
     ]),
+    'strong_aug': (
+        's4m_mm/models/data_preprocessors/strong_photometric_aug.py', [
+            'tests/test_models/test_strong_photometric_aug.py',
+        ]),
     'teacher_schedule': ('s4m_mm/engine/hooks/teacher_schedule_hook.py', [
         'tests/test_engine/test_teacher_schedule_hook.py',
     ]),

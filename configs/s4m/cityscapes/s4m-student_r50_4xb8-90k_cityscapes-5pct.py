@@ -29,7 +29,10 @@ detector.panoptic_fusion_head.num_things_classes = num_classes
 model = dict(
     detector=detector,
     data_preprocessor=dict(data_preprocessor=detector.data_preprocessor),
-    pseudo_label_mix=dict(reference_area=crop_h * crop_w, scale_jitter=None))
+    unsup_batch_augments=[
+        dict(_base_.arp, reference_area=crop_h * crop_w, scale_jitter=None),
+        _base_.strong_aug
+    ])
 
 labeled_dataset = _base_.labeled_dataset
 unlabeled_dataset = _base_.unlabeled_dataset

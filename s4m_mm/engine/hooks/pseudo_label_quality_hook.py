@@ -6,13 +6,13 @@ from mmengine.fileio import join_path
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmengine.utils import is_abs
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmdet.datasets.transforms import MultiBranch
 from mmdet.registry import HOOKS
 from mmdet.structures import SampleList
 from s4m_mm.evaluation import (CocoGroundTruthMasks, batch_quality,
-                               clip_to_image, masks_to_view)
+                               clip_to_image, masks_to_view, replay_arp_masks)
 from .teacher_schedule_hook import unwrap
 
 #: the pseudo-label stages measured, in pipeline order
@@ -68,10 +68,11 @@ class PseudoLabelQualityHook(Hook):
     - ``refined``: after SAM refinement, in the teacher's view (the same as
       ``teacher`` on iterations where refinement is off);
     - ``arp``: the labels the student trains on, in the student's view,
-      after ARP and with the GT carried through the same pastes
-      (``PseudoLabelMix.replay_masks``: the receiving image's GT loses the
-      pasted regions, which get the source image's GT restricted to the
-      visible pasted pseudo-masks). Without a mix, the projected labels.
+      after the batch augments and with the GT carried through the same
+      ARP pastes (``s4m_mm.evaluation.replay_arp_masks``: the receiving
+      image's GT loses the pasted regions, which get the source image's GT
+      restricted to the visible pasted pseudo-masks). Without ARP, the
+      projected labels.
 
     The GT never enters the model: the hook reads it from ``ann_file`` by
     ``img_id`` (crowd annotations left out), rasterises it at the json's
@@ -165,8 +166,7 @@ class PseudoLabelQualityHook(Hook):
             raise RuntimeError(
                 f'iteration {runner.iter + 1}: the model did not record its '
                 'pseudo-labels (S4M.pseudo_label_batch was not called)')
-        for key, value in self.measure(record,
-                                       model.pseudo_label_mix).items():
+        for key, value in self.measure(record).items():
             runner.message_hub.update_scalar(f'train/plq_{key}', value)
 
     # ------------------------------------------------------ measurement
@@ -213,14 +213,13 @@ class PseudoLabelQualityHook(Hook):
                 f'{ori_hw[0]} x {ori_hw[1]} (ori_shape)')
         return self.ground_truth.masks(img_id, device)
 
-    def measure(self, record: dict,
-                mix: Optional[nn.Module] = None) -> Dict[str, float]:
+    def measure(self, record: dict) -> Dict[str, float]:
         """The metrics of one recorded batch.
 
         Args:
-            record (dict): ``S4M.pseudo_label_record``.
-            mix (PseudoLabelMix, optional): the model's mix, to replay
-                ``record['arp']`` on the GT.
+            record (dict): ``S4M.pseudo_label_record``; the GT of the
+                student's view goes through the pastes of each ARP record
+                of ``record['arp']``, in order.
 
         Returns:
             dict[str, float]: ``<stage>_<metric>`` values.
@@ -239,8 +238,8 @@ class PseudoLabelQualityHook(Hook):
             masks_to_view(masks, sample.metainfo)
             for masks, sample in zip(originals, student_samples)
         ]
-        if record['arp'] is not None:
-            student_gt = mix.replay_masks(student_gt, record['arp'])
+        for arp_record in record['arp']:
+            student_gt = replay_arp_masks(student_gt, arp_record)
         stages = dict(
             teacher=(in_images([inst.masks for inst in record['teacher']],
                                teacher_samples), teacher_gt),

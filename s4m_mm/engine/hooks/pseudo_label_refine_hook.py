@@ -7,22 +7,20 @@ from mmengine.runner import Runner
 from mmdet.registry import HOOKS
 from .teacher_schedule_hook import unwrap
 
-#: refinement statistics published to the message hub (and so the log)
-STAT_KEYS = ('instances', 'refined', 'iou_teacher_refined', 'sam_pred_iou')
-
 
 @HOOKS.register_module()
 class PseudoLabelRefineHook(Hook):
-    """Owns SAM refinement of S4M's pseudo-labels: whether it runs, from
-    which iteration, on which device SAM lives, and what it changed.
+    """Decides when S4M's pseudo-labels are refined by SAM: whether at
+    all, from which iteration, and on which device SAM lives.
 
-    Before every training iteration it switches ``model.refine_enabled``;
-    after it, the refiner's statistics of that iteration go to the message
-    hub as ``train/refine_<key>`` scalars, which the logger averages over its
-    interval and the visualizer backends record: ``instances`` (pseudo-
-    instances seen), ``refined`` (masks replaced by SAM), ``iou_teacher_
-    refined`` (mean IoU of the teacher's and SAM's masks) and
-    ``sam_pred_iou`` (SAM's mean predicted IoU).
+    Before every training iteration it switches ``model.refine_enabled``.
+    What refinement changed is not the hook's business: ``S4M.loss``
+    returns the refiner's statistics as log variables ``refine_<key>``
+    (``instances``: pseudo-instances seen, ``refined``: masks replaced by
+    SAM, ``iou_teacher_refined``: mean IoU of the teacher's and SAM's
+    masks, ``sam_pred_iou``: SAM's mean predicted IoU), which MMEngine
+    puts in the message hub as ``train/refine_<key>``, the logger averages
+    over its interval and the visualizer backends record.
 
     Args:
         enabled (bool): refine at all. Defaults to True.
@@ -57,15 +55,3 @@ class PseudoLabelRefineHook(Hook):
                           data_batch=None) -> None:
         model = unwrap(runner.model)
         model.refine_enabled = self.enabled and runner.iter >= self.start_iter
-        model.refine_stats = {}
-
-    def after_train_iter(self,
-                         runner: Runner,
-                         batch_idx: int,
-                         data_batch=None,
-                         outputs=None) -> None:
-        stats = unwrap(runner.model).refine_stats
-        for key in STAT_KEYS:
-            if key in stats:
-                runner.message_hub.update_scalar(f'train/refine_{key}',
-                                                 stats[key])

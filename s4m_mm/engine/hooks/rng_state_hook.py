@@ -20,8 +20,9 @@ CHECKPOINT_KEY = 'rng_states'
 
 def module_generators(model: nn.Module) -> Dict[str, torch.Generator]:
     """Every ``torch.Generator`` that a submodule of ``model`` holds as an
-    attribute (e.g. ``PseudoLabelMix.generator`` when it has a
-    ``generator_seed``), by dotted name (``'pseudo_label_mix.generator'``).
+    attribute (e.g. ``AdaptiveRandomPaste.generator`` when it has a
+    ``generator_seed``), by dotted name
+    (``'unsup_batch_augments.0.generator'``).
     """
     found = {}
     for prefix, module in model.named_modules():
@@ -160,7 +161,7 @@ class RNGStateHook(Hook):
     for the iterations already done. That replay repeats the draws of the
     data pipeline, but not the draws of the model (torch's global generator:
     Mask2Former's point sampling, SAM prompt sampling, ARP; module
-    generators such as ``PseudoLabelMix.generator``), which start again
+    generators such as ``AdaptiveRandomPaste.generator``), which start again
     from the seed. This hook saves, per process:
 
     - torch's CPU generator and, when CUDA is in use, every CUDA generator;

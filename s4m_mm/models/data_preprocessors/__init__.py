@@ -1,4 +1,6 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-from .pseudo_label_mix import PseudoLabelMix
+from .adaptive_random_paste import AdaptiveRandomPaste
+from .base_batch_augment import BaseBatchAugment
+from .strong_photometric_aug import StrongPhotometricAug
 
-__all__ = ['PseudoLabelMix']
+__all__ = ['AdaptiveRandomPaste', 'BaseBatchAugment', 'StrongPhotometricAug']

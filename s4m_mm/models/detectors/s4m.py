@@ -1,20 +1,46 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmdet.models.detectors import SemiBaseDetector
 from mmdet.models.utils import rename_loss_dict, reweight_loss_dict
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType
-from s4m_mm.models.utils.geometry import view_to_view_matrix, warp_masks
+from s4m_mm.models.utils.geometry import (carry_masks_between_views,
+                                          clear_padding_)
 from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks,
                                                select_pseudo_instances,
                                                upsample_logits)
 from s4m_mm.structures import TensorMasks
+
+#: How the batch-size check names the unlabeled batch per GPU.
+UNLABELED_BATCH_KEY = (
+    'the unlabeled batch per GPU (train_dataloader.batch_size x the '
+    'unlabeled share of sampler.source_ratio)')
+
+
+def build_batch_augments(cfgs: Optional[Sequence[ConfigType]]
+                         ) -> nn.ModuleList:
+    """The unlabeled batch augments of a config list, in order.
+
+    Raises:
+        TypeError: when ``cfgs`` is not a list or tuple of configs.
+    """
+    if cfgs is None:
+        return nn.ModuleList()
+    if not isinstance(cfgs, (list, tuple)):
+        raise TypeError('unsup_batch_augments must be a list of batch '
+                        'augment configs (applied in order), got '
+                        f'{type(cfgs).__name__}: {cfgs!r}')
+    for index, cfg in enumerate(cfgs):
+        if not isinstance(cfg, dict) or 'type' not in cfg:
+            raise TypeError(f'unsup_batch_augments[{index}] must be a config '
+                            f"dict with a 'type', got {cfg!r}")
+    return nn.ModuleList([MODELS.build(cfg) for cfg in cfgs])
 
 
 @MODELS.register_module()
@@ -24,7 +50,7 @@ class S4M(SemiBaseDetector):
 
     Each iteration takes a labeled batch (``sup``) and two views of an
     unlabeled batch (``unsup_teacher``: weak, ``unsup_student``: geometric
-    only; the photometric strong augmentation is part of the mix):
+    only; the photometric strong augmentation is a batch augment):
 
     1. supervised losses of the student on ``sup``;
     2. pseudo-labels from the teacher's raw outputs on the weak view: queries
@@ -34,9 +60,16 @@ class S4M(SemiBaseDetector):
        (``refiner``; switched by :class:`PseudoLabelRefineHook`);
     3. masks carried to the student's view (identity when the views share
        geometry, else the homography of the two views);
-    4. ARP and strong photometric augmentation (``pseudo_label_mix``) on the
-       un-normalised student batch;
-    5. ``unsup_weight`` x the student's losses against the pseudo-labels.
+    4. ``unsup_batch_augments`` applied in order on the un-normalised
+       student batch (RGB 0-255), e.g. :class:`AdaptiveRandomPaste` then
+       :class:`StrongPhotometricAug`; an empty list leaves it as it is;
+    5. boxes from the final masks, and ``unsup_weight`` x the student's
+       losses against the pseudo-labels.
+
+    The loss dict also carries the refinement statistics of the iteration
+    as ``refine_<key>`` scalars (``instances``, ``refined``,
+    ``iou_teacher_refined``, ``sam_pred_iou``; no ``loss`` in their names,
+    so ``parse_losses`` logs them without adding them to the loss).
 
     The teacher is frozen and scheduled by :class:`TeacherScheduleHook`.
     Prediction uses the student unless ``semi_test_cfg.predict_on`` says
@@ -48,7 +81,10 @@ class S4M(SemiBaseDetector):
             ``score_thr`` [0.7], ``min_mask_sum`` [5.0].
         semi_test_cfg (dict): ``predict_on`` ['student'].
         refiner (dict, optional): a :class:`SAMPseudoLabelRefiner`.
-        pseudo_label_mix (dict, optional): a :class:`PseudoLabelMix`.
+        unsup_batch_augments (list[dict], optional): batch augments of the
+            unlabeled student batch, applied in order; each is called as
+            ``inputs, samples = augment(inputs, samples)`` and may define
+            ``check_batch_size(batch_size, key)``.
         data_preprocessor (dict): a ``MultiBranchDataPreprocessor``.
     """
 
@@ -57,7 +93,7 @@ class S4M(SemiBaseDetector):
                  semi_train_cfg: OptConfigType = None,
                  semi_test_cfg: OptConfigType = None,
                  refiner: OptConfigType = None,
-                 pseudo_label_mix: OptConfigType = None,
+                 unsup_batch_augments: Optional[Sequence[ConfigType]] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg=None) -> None:
         semi_train_cfg = dict(
@@ -72,12 +108,9 @@ class S4M(SemiBaseDetector):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.refiner = MODELS.build(refiner) if refiner else None
-        self.pseudo_label_mix = MODELS.build(pseudo_label_mix) \
-            if pseudo_label_mix else None
+        self.unsup_batch_augments = build_batch_augments(unsup_batch_augments)
         #: switched by PseudoLabelRefineHook
         self.refine_enabled = self.refiner is not None
-        #: statistics of the last refinement, read by the hook
-        self.refine_stats: Dict[str, float] = {}
         #: set by PseudoLabelQualityHook on the iterations it measures
         self.record_pseudo_labels = False
         #: the pseudo-labels of each stage, see :meth:`pseudo_label_batch`
@@ -110,23 +143,46 @@ class S4M(SemiBaseDetector):
     # ------------------------------------------------------------------
     def loss(self, multi_batch_inputs: Dict[str, Tensor],
              multi_batch_data_samples: Dict[str, SampleList]) -> dict:
-        if self.pseudo_label_mix is not None:
-            self.pseudo_label_mix.check_batch_size(
-                len(multi_batch_data_samples['unsup_student']),
-                'the unlabeled batch per GPU (train_dataloader.batch_size x '
-                'the unlabeled share of sampler.source_ratio)')
+        """Supervised and unsupervised losses of one iteration, and the
+        refinement statistics as ``refine_<key>`` log variables."""
+        self.check_unsup_batch_size(
+            len(multi_batch_data_samples['unsup_student']))
         losses = self.loss_by_gt_instances(multi_batch_inputs['sup'],
                                            multi_batch_data_samples['sup'])
-        inputs, student_samples = self.pseudo_label_batch(
+        inputs, student_samples, batch_info = self.pseudo_label_batch(
             multi_batch_inputs, multi_batch_data_samples)
-        losses.update(self.loss_by_pseudo_instances(inputs, student_samples))
+        losses.update(
+            self.loss_by_pseudo_instances(inputs, student_samples,
+                                          batch_info))
+        losses.update(
+            self.refine_log_vars(batch_info.get('refine_stats', {}),
+                                 inputs.device))
         return losses
+
+    def check_unsup_batch_size(self, batch_size: int,
+                               key: str = UNLABELED_BATCH_KEY) -> None:
+        """Let every batch augment that needs a minimum unlabeled batch
+        (``check_batch_size``, e.g. ARP's pairs) refuse ``batch_size``."""
+        for augment in self.unsup_batch_augments:
+            check = getattr(augment, 'check_batch_size', None)
+            if check is not None:
+                check(batch_size, key)
+
+    @staticmethod
+    def refine_log_vars(stats: Dict[str, float],
+                        device: torch.device) -> Dict[str, Tensor]:
+        """Refinement statistics as ``refine_<key>`` scalar tensors: log
+        variables that ``parse_losses`` logs but does not sum."""
+        return {
+            f'refine_{key}': torch.tensor(float(value), device=device)
+            for key, value in stats.items()
+        }
 
     def pseudo_label_batch(self, multi_batch_inputs: Dict[str, Tensor],
                            multi_batch_data_samples: Dict[str, SampleList]
-                           ) -> Tuple[Tensor, SampleList]:
-        """Steps 2-4 on the unlabeled views: the student's mixed input and
-        its pseudo-labels.
+                           ) -> Tuple[Tensor, SampleList, dict]:
+        """Steps 2-4 on the unlabeled views: the student's augmented input
+        and its pseudo-labels.
 
         When ``record_pseudo_labels`` is set, ``pseudo_label_record`` keeps
         the pseudo-labels of every stage (else it is ``None``):
@@ -134,27 +190,35 @@ class S4M(SemiBaseDetector):
         ``masks (N, H, W)`` bool in the teacher's view, before and after
         refinement; equal when refinement is off), ``teacher_samples`` and
         ``student_samples`` (the views' samples; the student's carry the
-        mixed pseudo-labels) and ``arp`` (the mix's :class:`ARPRecord`,
-        ``None`` without ``pseudo_label_mix``).
+        augmented pseudo-labels) and ``arp`` (the :class:`ARPRecord` of
+        every batch augment that keeps one in ``last_mix``, in order; empty
+        without ARP).
 
         Returns:
-            tuple[Tensor, list[DetDataSample]]: the normalised ``(B, 3, H,
-            W)`` student input and its samples.
+            tuple[Tensor, list[DetDataSample], dict]: the normalised ``(B,
+            3, H, W)`` student input, its samples (``gt_instances`` with
+            ``labels``, ``scores``, ``masks (N, H, W)`` bool and ``bboxes``
+            from the final masks) and ``batch_info`` (``refine_stats``: the
+            refiner's statistics, empty when it did not run).
         """
         self.pseudo_label_record = {} if self.record_pseudo_labels else None
-        teacher_samples, _ = self.get_pseudo_instances(
+        teacher_samples, batch_info = self.get_pseudo_instances(
             multi_batch_inputs['unsup_teacher'],
             multi_batch_data_samples['unsup_teacher'])
         student_samples = self.project_pseudo_instances(
             teacher_samples, multi_batch_data_samples['unsup_student'])
-        inputs, student_samples = self.mix_unlabeled(
+        inputs, student_samples = self.augment_unlabeled(
             multi_batch_inputs['unsup_student'], student_samples)
+        student_samples = self.add_boxes_from_masks(student_samples)
         if self.pseudo_label_record is not None:
             self.pseudo_label_record.update(
                 teacher_samples=teacher_samples,
                 student_samples=student_samples,
-                arp=getattr(self.pseudo_label_mix, 'last_mix', None))
-        return inputs, student_samples
+                arp=[
+                    augment.last_mix for augment in self.unsup_batch_augments
+                    if getattr(augment, 'last_mix', None) is not None
+                ])
+        return inputs, student_samples, batch_info
 
     def loss_by_gt_instances(self, batch_inputs: Tensor,
                              batch_data_samples: SampleList) -> dict:
@@ -205,11 +269,9 @@ class S4M(SemiBaseDetector):
             inst = select_pseudo_instances(
                 cls[b], mask_logits[b], self.semi_train_cfg['score_thr'],
                 self.semi_train_cfg['min_mask_sum'])
-            masks = upsample_logits(inst.mask_logits, (H, W)) > 0
-            h, w = sample.img_shape
-            masks[:, h:, :] = False
-            masks[:, :, w:] = False
-            inst.masks = masks
+            inst.masks = clear_padding_(
+                upsample_logits(inst.mask_logits, (H, W)) > 0,
+                sample.img_shape)
             instances.append(inst)
         return instances
 
@@ -219,64 +281,76 @@ class S4M(SemiBaseDetector):
                              ) -> Tuple[SampleList, dict]:
         """Selected (and, when enabled, refined) pseudo-instances in the
         teacher's view, as ``gt_instances`` with ``masks (N, H, W)`` bool at
-        the batch input size, ``labels``, ``scores`` and ``bboxes``."""
+        the batch input size, ``labels`` and ``scores``; and ``batch_info``
+        with the refiner's statistics (``refine_stats``)."""
         selected = instances = self.select_teacher_instances(
             batch_inputs, batch_data_samples)
+        stats: Dict[str, float] = {}
         if self.refiner is not None and self.refine_enabled:
-            instances, self.refine_stats = self.refiner(
-                self.denormalize(batch_inputs), instances)
+            instances, stats = self.refine(batch_inputs, instances)
         if self.pseudo_label_record is not None:
             self.pseudo_label_record.update(
                 teacher=selected, refined=instances)
-        return self.as_pseudo_samples(batch_data_samples, instances), {}
+        return self.as_pseudo_samples(batch_data_samples, instances), dict(
+            refine_stats=stats)
+
+    def refine(self, batch_inputs: Tensor, instances: List[InstanceData]
+               ) -> Tuple[List[InstanceData], Dict[str, float]]:
+        """SAM refinement of the teacher's instances of the normalised
+        teacher view ``batch_inputs`` (SAM gets RGB 0-255)."""
+        return self.refiner(self.denormalize(batch_inputs), instances)
 
     @staticmethod
     def as_pseudo_samples(batch_data_samples: SampleList,
                           instances: List[InstanceData]) -> SampleList:
         """Put each image's pseudo-instances into its sample's
-        ``gt_instances`` (``labels``, ``scores``, ``masks`` and ``bboxes``
-        from the masks)."""
+        ``gt_instances`` (``labels``, ``scores`` and ``masks``)."""
         for sample, inst in zip(batch_data_samples, instances):
             sample.gt_instances = InstanceData(
-                labels=inst.labels,
-                scores=inst.scores,
-                masks=inst.masks,
-                bboxes=boxes_from_masks(inst.masks))
+                labels=inst.labels, scores=inst.scores, masks=inst.masks)
         return batch_data_samples
 
     def project_pseudo_instances(self, batch_pseudo_instances: SampleList,
                                  batch_data_samples: SampleList
                                  ) -> SampleList:
         """Carry each image's pseudo-instances from the teacher's view to
-        the student's view."""
+        the student's view (masks left empty there are dropped)."""
         for teacher, student in zip(batch_pseudo_instances,
                                     batch_data_samples):
             inst = teacher.gt_instances
-            matrix = view_to_view_matrix(
-                teacher.metainfo.get('homography_matrix', torch.eye(3)),
-                student.metainfo.get('homography_matrix', torch.eye(3)))
-            masks = warp_masks(inst.masks, matrix, student.batch_input_shape)
-            h, w = student.img_shape
-            masks[:, h:, :] = False
-            masks[:, :, w:] = False
+            masks = carry_masks_between_views(inst.masks, teacher.metainfo,
+                                              student.metainfo)
             keep = masks.flatten(1).any(dim=1)
             student.gt_instances = InstanceData(
                 labels=inst.labels[keep],
                 scores=inst.scores[keep],
-                masks=masks[keep],
-                bboxes=boxes_from_masks(masks[keep]))
+                masks=masks[keep])
         return batch_data_samples
 
-    def mix_unlabeled(self, batch_inputs: Tensor,
-                      batch_data_samples: SampleList
-                      ) -> Tuple[Tensor, SampleList]:
-        """ARP and the strong photometric augmentation, on pixels before
-        normalisation."""
-        if self.pseudo_label_mix is None:
+    def augment_unlabeled(self, batch_inputs: Tensor,
+                          batch_data_samples: SampleList
+                          ) -> Tuple[Tensor, SampleList]:
+        """``unsup_batch_augments`` in order, on RGB 0-255 pixels (one
+        denormalisation before the first, one normalisation after the
+        last; nothing when the list is empty)."""
+        if len(self.unsup_batch_augments) == 0:
             return batch_inputs, batch_data_samples
-        images, samples = self.pseudo_label_mix(
-            self.denormalize(batch_inputs), batch_data_samples)
-        return self.normalize(images), samples
+        images = self.denormalize(batch_inputs)
+        for augment in self.unsup_batch_augments:
+            images, batch_data_samples = augment(images, batch_data_samples)
+        return self.normalize(images), batch_data_samples
+
+    @staticmethod
+    def add_boxes_from_masks(batch_data_samples: SampleList) -> SampleList:
+        """``gt_instances.bboxes`` of every sample from its final masks
+        (the only place S4M computes pseudo-label boxes)."""
+        for sample in batch_data_samples:
+            masks = sample.gt_instances.masks
+            if not isinstance(masks, Tensor):  # BitmapMasks from an augment
+                masks = masks.to_tensor(torch.bool,
+                                        sample.gt_instances.labels.device)
+            sample.gt_instances.bboxes = boxes_from_masks(masks.bool())
+        return batch_data_samples
 
     def predict(self, batch_inputs: Tensor,
                 batch_data_samples: SampleList) -> SampleList:

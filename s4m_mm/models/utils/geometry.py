@@ -45,3 +45,38 @@ def warp_masks(masks: Tensor, matrix, out_hw: Sequence[int]) -> Tensor:
         masks[:, None].float(), grid[None].expand(n, -1, -1, -1),
         mode='nearest', padding_mode='zeros', align_corners=False)
     return out[:, 0] > 0.5
+
+
+def clear_padding_(masks: Tensor, img_shape: Sequence[int]) -> Tensor:
+    """Set, in place, the pixels of ``(N, H, W)`` masks outside the image's
+    valid area ``img_shape`` (``(h, w)``, the rest is batch padding) to
+    False.
+
+    Returns:
+        Tensor: ``masks``.
+    """
+    h, w = int(img_shape[0]), int(img_shape[1])
+    masks[:, h:, :] = False
+    masks[:, :, w:] = False
+    return masks
+
+
+def carry_masks_between_views(masks: Tensor, src_metainfo: dict,
+                              dst_metainfo: dict) -> Tensor:
+    """Carry ``(N, H, W)`` bool masks of one view of an image into another
+    view of it.
+
+    Each view's metainfo gives its ``homography_matrix`` (original ->
+    view; the identity when absent); the destination's gives the canvas
+    (``batch_input_shape``) and the valid area (``img_shape``), outside
+    which the carried masks are False.
+
+    Returns:
+        Tensor: ``(N, H', W')`` bool at the destination's
+        ``batch_input_shape`` (a new tensor; masks may be empty).
+    """
+    matrix = view_to_view_matrix(
+        src_metainfo.get('homography_matrix', np.eye(3)),
+        dst_metainfo.get('homography_matrix', np.eye(3)))
+    masks = warp_masks(masks, matrix, dst_metainfo['batch_input_shape'])
+    return clear_padding_(masks, dst_metainfo['img_shape'])

@@ -4,7 +4,7 @@
 # the S4M code (MaskFormerImageDatasetMapper) the teacher's view (which SAM
 # refines too) is SSD colour-jittered and the student's is not: its strong
 # photometric augmentation comes after ARP, inside the model
-# (PseudoLabelMix), on the frame before colour jitter.
+# (model.unsup_batch_augments), on the frame before colour jitter.
 _base_ = './cityscapes_instance.py'
 
 branch_field = ['sup', 'unsup_teacher', 'unsup_student']

@@ -2,8 +2,8 @@
 # images of a split half and half. The teacher and the student see the same
 # LSJ crop of an unlabeled image (their masks correspond pixel for pixel);
 # the student's strong photometric augmentation comes after ARP, inside the
-# model (PseudoLabelMix), as in the S4M code (no colour augmentation on
-# COCO's unlabeled images: ImageDatasetMapper).
+# model (model.unsup_batch_augments), as in the S4M code (no colour
+# augmentation on COCO's unlabeled images: ImageDatasetMapper).
 _base_ = './coco_instance.py'
 
 branch_field = ['sup', 'unsup_teacher', 'unsup_student']

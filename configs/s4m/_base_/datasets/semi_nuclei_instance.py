@@ -2,7 +2,7 @@
 # The teacher and the student see the same geometric augmentation of an
 # unlabeled tile (their masks correspond pixel for pixel); the student's
 # strong photometric augmentation comes after ARP, inside the model
-# (PseudoLabelMix). Tiles are drawn uniformly from both sources.
+# (model.unsup_batch_augments). Tiles are drawn uniformly from both sources.
 _base_ = './nuclei_instance.py'
 
 branch_field = ['sup', 'unsup_teacher', 'unsup_student']

@@ -9,11 +9,21 @@
 # at 1/4 resolution, binarised at 0.5 (mask2former/maskformer_model.py
 # prepare_ssl_outputs); refined by SAM with one prompt of 3 points drawn
 # from softmax(mask logits), multimask, best predicted IoU
-# (config/add_cfg.py NUM_POINTS 3); ARP pastes instances of >= 3000 px at a
-# 1024 x 1024 input (modules/augmentation.py) with scale jitter 0.8-1.2;
-# unsupervised losses x2.
+# (config/add_cfg.py NUM_POINTS 3); the unlabeled student batch goes through
+# the batch augments in order: ARP pastes instances of >= 3000 px at a
+# 1024 x 1024 input (modules/augmentation.py) with scale jitter 0.8-1.2,
+# then the strong photometric augmentation (colour jitter 0.4/0.4/0.4/0.1
+# p 0.8, grayscale p 0.2, blur sigma 0.1-2 p 0.5); unsupervised losses x2.
+# A child config switches a component by rewriting the list, e.g. without
+# ARP:  model = dict(unsup_batch_augments=[_base_.strong_aug]).
 _base_ = './s4m_sam.py'
 
+arp = dict(
+    type='AdaptiveRandomPaste',
+    min_area=3000,
+    reference_area=1024 * 1024,
+    scale_jitter=(0.8, 1.2))
+strong_aug = dict(type='StrongPhotometricAug')
 s4m = dict(
     type='S4M',
     semi_train_cfg=dict(
@@ -25,8 +35,4 @@ s4m = dict(
         prompt='points',
         num_points=3,
         point_sampling='logits'),
-    pseudo_label_mix=dict(
-        type='PseudoLabelMix',
-        min_area=3000,
-        reference_area=1024 * 1024,
-        scale_jitter=(0.8, 1.2)))
+    unsup_batch_augments=[arp, strong_aug])

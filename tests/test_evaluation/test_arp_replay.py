@@ -1,12 +1,14 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""PseudoLabelMix.replay_masks: the last mix's pastes applied to other
-masks of the batch (the ground truth of the hook's ``arp`` stage)."""
+"""replay_arp_masks: the pastes of an AdaptiveRandomPaste call applied to
+other masks of the batch (the ground truth of the quality hook's ``arp``
+stage)."""
 import pytest
 import torch
 from mmengine.structures import InstanceData
 
 from mmdet.structures import DetDataSample
-from s4m_mm.models.data_preprocessors import PseudoLabelMix
+from s4m_mm.evaluation import replay_arp_masks
+from s4m_mm.models.data_preprocessors import AdaptiveRandomPaste
 
 torch.set_num_threads(1)
 
@@ -51,11 +53,10 @@ def test_replay_of_the_pseudo_labels_gives_the_mixed_pseudo_labels(
     inputs, samples = batch_of(masks, seed)
     # min_area 3000 at 1024 x 1024 is ~11.7 px here: the 9 px instance
     # stays home, and its GT must not travel either
-    mix = PseudoLabelMix(scale_jitter=scale_jitter, photometric=None,
-                         generator_seed=seed)
+    mix = AdaptiveRandomPaste(scale_jitter=scale_jitter, generator_seed=seed)
     _, samples = mix(inputs, samples)
     assert mix.last_mix.pastes, 'the case must paste something'
-    replayed = mix.replay_masks(masks)
+    replayed = replay_arp_masks(masks, mix.last_mix)
     for sample, gt in zip(samples, replayed):
         assert torch.equal(gt, sample.gt_instances.masks)
 
@@ -69,11 +70,11 @@ def test_replay_restricts_the_source_gt_to_the_pasted_regions():
         for _ in range(3)
     ]
     inputs, samples = batch_of(pseudo)
-    mix = PseudoLabelMix(min_area=0, photometric=None, generator_seed=0)
+    mix = AdaptiveRandomPaste(min_area=0, generator_seed=0)
     mix(inputs, samples)
     paste = mix.last_mix.pastes[0]
     source, target = paste.source, paste.target
-    replayed = mix.replay_masks(gt)
+    replayed = replay_arp_masks(gt, mix.last_mix)
     region = rect(10, 30, 10, 30)
     # the receiver's GT loses the pasted region; the source's GT restricted
     # to it is appended (its far square lies outside: dropped)
@@ -92,12 +93,12 @@ def test_replay_follows_scale_jitter_and_drops_empty_masks():
         for _ in range(3)
     ]
     inputs, samples = batch_of(pseudo)
-    mix = PseudoLabelMix(min_area=0, photometric=None, scale_jitter=(2., 2.),
-                         generator_seed=0)
+    mix = AdaptiveRandomPaste(min_area=0, scale_jitter=(2., 2.),
+                              generator_seed=0)
     _, samples = mix(inputs, samples)
     paste = mix.last_mix.pastes[0]
     top, left = paste.top, paste.left
-    replayed = mix.replay_masks(gt)[paste.target]
+    replayed = replay_arp_masks(gt, mix.last_mix)[paste.target]
     # the 20 x 20 pseudo-label becomes 40 x 40: the receiver's own GT is
     # covered where it overlaps, the source's two GT halves are 20 x 40
     pasted = rect(top, top + 40, left, left + 40)
@@ -113,12 +114,14 @@ def test_replay_follows_scale_jitter_and_drops_empty_masks():
 
 
 def test_replay_errors_name_the_fault():
-    mix = PseudoLabelMix(min_area=0, photometric=None, generator_seed=0)
-    with pytest.raises(RuntimeError, match='call the mix first'):
-        mix.replay_masks([torch.zeros(0, SIZE, SIZE, dtype=torch.bool)])
+    mix = AdaptiveRandomPaste(min_area=0, generator_seed=0)
+    with pytest.raises(TypeError, match='needs the ARPRecord.*got NoneType'):
+        replay_arp_masks([torch.zeros(0, SIZE, SIZE, dtype=torch.bool)],
+                         mix.last_mix)  # before any call
     masks = [disjoint_layout(i) for i in range(3)]
     mix(*batch_of(masks))
     with pytest.raises(ValueError, match='masks of 2 images for a mix of 3'):
-        mix.replay_masks(masks[:2])
+        replay_arp_masks(masks[:2], mix.last_mix)
     with pytest.raises(ValueError, match=r'masks\[1\] must be \(G, 64, 64\)'):
-        mix.replay_masks([masks[0], masks[1][:, :32], masks[2]])
+        replay_arp_masks([masks[0], masks[1][:, :32], masks[2]],
+                         mix.last_mix)

@@ -1,23 +1,20 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""PseudoLabelMix beyond square batches and default settings: a wide
+"""AdaptiveRandomPaste beyond square batches and default settings: a wide
 batch (rows != columns), scale jitter on wide receivers and wide
-instances, the paper's defaults, the checks of every setting and input,
-and the strong augmentation against torchvision."""
+instances, the paper's defaults, the checks of every setting and input."""
 import numpy as np
 import pytest
 import torch
-import torchvision.transforms.v2.functional as TF
 from mmengine.structures import InstanceData
-from torchvision.transforms import ColorJitter
 
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
-from s4m_mm.models.data_preprocessors import PseudoLabelMix
-from s4m_mm.models.data_preprocessors.pseudo_label_mix import (
-    DEFAULT_PHOTOMETRIC, remove_occluded_pixels)
+from s4m_mm.evaluation import replay_arp_masks
+from s4m_mm.models.data_preprocessors import AdaptiveRandomPaste
+from s4m_mm.models.data_preprocessors.adaptive_random_paste import \
+    remove_occluded_pixels
 
 H, W = 32, 96  # a wide batch
-NO_PHOTOMETRIC = dict(photometric=None)
 
 
 def wide_batch(layouts, hw=(H, W), img_shape=None, bitmap=False, seed=0):
@@ -57,7 +54,7 @@ def test_paste_on_a_wide_batch_keeps_positions_and_mask_kind():
                 (2 + 2 * i, (20, 26, 4 + 8 * i, 10 + 8 * i))]
                for i in range(4)]
     inputs, samples, masks = wide_batch(layouts, bitmap=True)
-    mix = PseudoLabelMix(min_area=0, generator_seed=0, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(min_area=0, generator_seed=0)
     outputs, samples = mix(inputs, samples)
     assert mix.last_mix.image_hw == (H, W)
     for receiver, sample in enumerate(samples):
@@ -78,7 +75,8 @@ def test_paste_on_a_wide_batch_keeps_positions_and_mask_kind():
                            torch.where(cover, inputs[partner],
                                        inputs[receiver]))
     # the replay of the same pastes on the same masks gives them back
-    replayed = mix.replay_masks([m.to(torch.uint8) for m in masks])
+    replayed = replay_arp_masks([m.to(torch.uint8) for m in masks],
+                                mix.last_mix)
     for sample, again in zip(samples, replayed):
         assert again.dtype == torch.bool
         assert torch.equal(again, as_tensor(sample.gt_instances.masks))
@@ -92,8 +90,7 @@ def test_pasted_counts_follow_their_receiver():
     ]
     for seed in range(4):
         inputs, samples, _ = wide_batch(layouts, seed=seed)
-        mix = PseudoLabelMix(min_area=0, generator_seed=seed,
-                             **NO_PHOTOMETRIC)
+        mix = AdaptiveRandomPaste(min_area=0, generator_seed=seed)
         _, samples = mix(inputs, samples)
         partner = samples[0].metainfo['arp_partner']
         if partner < 0:
@@ -108,8 +105,8 @@ def test_min_area_is_inclusive_and_empty_masks_never_travel():
     layouts = [[(1, (0, 6, 0, 10)), (2, (10, 11, 0, 59)), (3, (20, 20, 0, 5))]
                for _ in range(4)]
     inputs, samples, masks = wide_batch(layouts)
-    mix = PseudoLabelMix(min_area=60, reference_area=H * W, generator_seed=1,
-                         **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(min_area=60, reference_area=H * W,
+                              generator_seed=1)
     _, samples = mix(inputs, samples)
     assert len(mix.last_mix.pastes) == 2  # one instance each way
     for paste in mix.last_mix.pastes:
@@ -117,15 +114,15 @@ def test_min_area_is_inclusive_and_empty_masks_never_travel():
     # with min_area 0, a 1 px instance travels and the empty one does not
     layouts = [[(1, (5, 6, 7, 8)), (2, (0, 0, 0, 0))] for _ in range(4)]
     inputs, samples, _ = wide_batch(layouts)
-    mix = PseudoLabelMix(min_area=0, generator_seed=1, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(min_area=0, generator_seed=1)
     _, samples = mix(inputs, samples)
     assert [tuple(p.mask.shape) for p in mix.last_mix.pastes] == [(1, 1)] * 2
 
 
 def jittered(layouts, scale, img_shape=None, seed=3):
     inputs, samples, _ = wide_batch(layouts, img_shape=img_shape, seed=seed)
-    mix = PseudoLabelMix(min_area=0, scale_jitter=(scale, scale),
-                         generator_seed=seed, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(min_area=0, scale_jitter=(scale, scale),
+                              generator_seed=seed)
     _, samples = mix(inputs, samples)
     return mix.last_mix.pastes, samples
 
@@ -176,7 +173,7 @@ def test_carried_fields_keep_the_receivers_metainfo():
     inputs, samples, _ = wide_batch([[(i, (0, 8, 0, 8))] for i in range(4)])
     for sample in samples:
         sample.gt_instances.set_metainfo(dict(view='student'))
-    mix = PseudoLabelMix(min_area=0, generator_seed=0, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(min_area=0, generator_seed=0)
     _, samples = mix(inputs, samples)
     assert [s.gt_instances.metainfo for s in samples] == [
         dict(view='student')
@@ -187,7 +184,7 @@ def test_paired_images_need_the_same_fields():
     inputs, samples, _ = wide_batch([[(i, (0, 8, 0, 8))] for i in range(3)])
     for sample in samples[:2]:
         sample.gt_instances.scores = torch.ones(1)
-    mix = PseudoLabelMix(min_area=0, generator_seed=0, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(min_area=0, generator_seed=0)
     with pytest.raises(ValueError, match='different gt_instances fields'):
         for _ in range(4):  # some draw pairs image 2 with another
             inputs, samples, _ = wide_batch([[(i, (0, 8, 0, 8))]
@@ -201,19 +198,13 @@ def test_paired_images_need_the_same_fields():
 # settings
 # ----------------------------------------------------------------------
 def test_defaults_are_the_papers():
-    assert DEFAULT_PHOTOMETRIC == dict(
-        brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
-        color_jitter_prob=0.8, grayscale_prob=0.2, blur_prob=0.5,
-        blur_sigma=(0.1, 2.0))
-    mix = PseudoLabelMix()
+    mix = AdaptiveRandomPaste()
     assert (mix.min_area, mix.reference_area, mix.scale_jitter, mix.prob,
-            mix.bgr, mix.generator_seed, mix.generator) == (
-                3000.0, 1024.0 * 1024, None, 1.0, False, None, None)
-    assert mix.photometric == DEFAULT_PHOTOMETRIC
-    mix = PseudoLabelMix(scale_jitter=[0.8, 1.2], photometric=dict(
-        blur_sigma=[0.5, 1]))
+            mix.generator_seed, mix.generator) == (
+                3000.0, 1024.0 * 1024, None, 1.0, None, None)
+    assert AdaptiveRandomPaste.min_batch_size == 3
+    mix = AdaptiveRandomPaste(scale_jitter=[0.8, 1.2])
     assert mix.scale_jitter == (0.8, 1.2)
-    assert mix.photometric['blur_sigma'] == (0.5, 1.0)
 
 
 @pytest.mark.parametrize('kwargs,message', [
@@ -222,30 +213,18 @@ def test_defaults_are_the_papers():
     (dict(scale_jitter=(0.0, 1.0)), r'0.0 < lo <= hi, got scale_jitter'),
     (dict(scale_jitter=(1.2, 0.8)), r'scale_jitter=\(1.2, 0.8\)'),
     (dict(scale_jitter=(1.0, )), 'must be a pair'),
-    (dict(photometric=dict(brightness=-0.1)),
-     'photometric.brightness must be >= 0'),
-    (dict(photometric=dict(hue=0.51)), r'hue must be in \[0, 0.5\]'),
-    (dict(photometric=dict(hue=-0.01)), r'hue must be in \[0, 0.5\]'),
-    (dict(photometric=dict(blur_prob=1.5)), 'photometric.blur_prob'),
-    (dict(photometric=dict(grayscale_prob=-0.5)),
-     'photometric.grayscale_prob'),
-    (dict(photometric=dict(blur_sigma=(0.0, 1.0))), 'photometric.blur_sigma'),
-    (dict(photometric=dict(blur_sigma=(2.0, 1.0))), 'photometric.blur_sigma'),
+    (dict(prob=-0.1), r'prob must be in \[0, 1\], got prob=-0.1'),
 ])
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        PseudoLabelMix(**kwargs)
+        AdaptiveRandomPaste(**kwargs)
 
 
 def test_boundary_settings_are_accepted():
-    mix = PseudoLabelMix(min_area=0, reference_area=1, prob=0.0,
-                         scale_jitter=(0.1, 0.1),
-                         photometric=dict(hue=0.5, brightness=0.0,
-                                          blur_sigma=(0.1, 0.1),
-                                          blur_prob=1.0))
+    mix = AdaptiveRandomPaste(min_area=0, reference_area=1, prob=0.0,
+                              scale_jitter=(0.1, 0.1))
     assert mix.min_area == 0 and mix.reference_area == 1
-    assert mix.photometric['hue'] == 0.5
-    assert PseudoLabelMix(photometric=dict(hue=0.0)).photometric['hue'] == 0
+    assert mix.scale_jitter == (0.1, 0.1) and mix.prob == 0.0
 
 
 @pytest.mark.parametrize('make,message', [
@@ -258,11 +237,11 @@ def test_boundary_settings_are_accepted():
 def test_bad_inputs_are_named(make, message):
     inputs, samples, _ = wide_batch([[(i, (0, 8, 0, 8))] for i in range(3)])
     with pytest.raises(ValueError, match=message):
-        PseudoLabelMix(**NO_PHOTOMETRIC)(*make(inputs, samples))
+        AdaptiveRandomPaste()(*make(inputs, samples))
 
 
 def test_bad_samples_are_named():
-    mix = PseudoLabelMix(**NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste()
 
     def batch():
         return wide_batch([[(i, (0, 8, 0, 8))] for i in range(3)])[:2]
@@ -284,64 +263,3 @@ def test_bad_samples_are_named():
 def test_occlusion_of_no_masks():
     empty = torch.zeros(0, 4, 5, dtype=torch.bool)
     assert remove_occluded_pixels(empty).shape == (0, 4, 5)
-
-
-# ----------------------------------------------------------------------
-# the strong augmentation
-# ----------------------------------------------------------------------
-def test_color_jitter_draws_as_torchvisions_get_params():
-    """Op order and factors as ``ColorJitter.get_params`` draws them from
-    the same generator state (the mix without a seed draws from torch's
-    global generator)."""
-    mix = PseudoLabelMix(photometric=dict())
-    names = ('brightness', 'contrast', 'saturation', 'hue')
-    for seed in range(5):
-        torch.manual_seed(seed)
-        ops = mix._draw_color_jitter()
-        torch.manual_seed(seed)
-        order, *factors = ColorJitter.get_params((0.6, 1.4), (0.6, 1.4),
-                                                 (0.6, 1.4), (-0.1, 0.1))
-        expected = [(names[i], factors[i]) for i in order.tolist()]
-        assert [n for n, _ in ops] == [n for n, _ in expected]
-        assert [f for _, f in ops] == pytest.approx(
-            [f for _, f in expected], abs=1e-6)
-
-
-def test_color_jitter_leaves_out_ops_of_strength_zero():
-    mix = PseudoLabelMix(photometric=dict(brightness=0.0, hue=0.0),
-                         generator_seed=0)
-    for _ in range(5):
-        ops = dict(mix._draw_color_jitter())
-        assert set(ops) == {'contrast', 'saturation'}
-        assert all(0.6 <= f <= 1.4 for f in ops.values())
-    mix = PseudoLabelMix(photometric=dict(contrast=1.5, hue=0.5),
-                         generator_seed=0)
-    factors = [dict(mix._draw_color_jitter()) for _ in range(200)]
-    contrast = [f['contrast'] for f in factors]
-    hue = [f['hue'] for f in factors]
-    # contrast in [max(0, 1 - 1.5), 2.5] = [0, 2.5], hue in [-0.5, 0.5]
-    assert 0 <= min(contrast) < 0.2 and 2.3 < max(contrast) <= 2.5
-    assert -0.5 <= min(hue) < -0.4 and 0.4 < max(hue) <= 0.5
-
-
-@pytest.mark.parametrize('bgr', [False, True])
-def test_blur_alone_is_torchvisions_gaussian_blur(bgr):
-    # a 4 x 40 image: sigma 2 wants a 13 px kernel, capped at 2 * 4 - 1
-    g = torch.Generator().manual_seed(0)
-    rgb = torch.randint(0, 256, (3, 4, 40), generator=g).float()
-    mix = PseudoLabelMix(
-        photometric=dict(color_jitter_prob=0.0, grayscale_prob=0.0,
-                         blur_prob=1.0, blur_sigma=(2.0, 2.0)),
-        bgr=bgr, generator_seed=0)
-    out = mix._photometric(rgb.flip(0) if bgr else rgb)
-    expected = TF.gaussian_blur(rgb / 255, [7, 7], [2.0, 2.0]) * 255
-    torch.testing.assert_close(out.flip(0) if bgr else out, expected,
-                               atol=1e-3, rtol=0)
-
-
-def test_no_op_drawn_returns_the_image():
-    mix = PseudoLabelMix(
-        photometric=dict(color_jitter_prob=0.0, grayscale_prob=0.0,
-                         blur_prob=0.0), generator_seed=0)
-    image = torch.rand(3, 5, 6) * 255
-    assert mix._photometric(image) is image

@@ -1,6 +1,7 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""PseudoLabelMix: ARP (paste, occlusion, bookkeeping) and the strong
-photometric augmentation, on small synthetic batches."""
+"""AdaptiveRandomPaste: ARP (paste, occlusion, bookkeeping) on small
+synthetic batches, alone and followed by the strong photometric
+augmentation."""
 import numpy as np
 import pytest
 import torch
@@ -10,9 +11,10 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
-from s4m_mm.models.data_preprocessors import PseudoLabelMix
-from s4m_mm.models.data_preprocessors.pseudo_label_mix import (
-    blur_kernel_size, remove_occluded_pixels)
+from s4m_mm.models.data_preprocessors import (AdaptiveRandomPaste,
+                                              StrongPhotometricAug)
+from s4m_mm.models.data_preprocessors.adaptive_random_paste import \
+    remove_occluded_pixels
 from s4m_mm.models.utils.pseudo_labels import boxes_from_masks
 
 torch.set_num_threads(1)
@@ -20,7 +22,6 @@ torch.set_num_threads(1)
 SIZE = 64
 # min_area=3000 at 1024 x 1024 is 3000 * 64 * 64 / 1024 ** 2 ~ 11.7 px here
 MIN_AREA_AT_SIZE = 3000 * SIZE * SIZE / 1024**2
-NO_PHOTOMETRIC = dict(photometric=None)
 
 
 def colour(label):
@@ -117,7 +118,7 @@ def test_paste_matches_reference(kind):
         standard_layouts(), kind=kind, box_type='hbox' if kind == 'bitmap'
         else 'tensor')
     original = inputs.clone()
-    mix = PseudoLabelMix(generator_seed=0, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(generator_seed=0)
     outputs, data_samples = mix(inputs, data_samples)
     assert torch.equal(inputs, original), 'inputs must not be modified'
 
@@ -170,11 +171,11 @@ def test_paste_matches_reference(kind):
 
 def test_min_area_scales_with_input_area():
     # threshold 350 px at this input: only the 400 px instance is pasted
-    mix = PseudoLabelMix(
+    mix = AdaptiveRandomPaste(
         min_area=3000,
         reference_area=3000 * SIZE * SIZE / 350,
         generator_seed=0,
-        **NO_PHOTOMETRIC)
+        )
     inputs, data_samples, _ = make_batch(standard_layouts())
     _, data_samples = mix(inputs, data_samples)
     for receiver, data_sample in enumerate(data_samples):
@@ -183,10 +184,10 @@ def test_min_area_scales_with_input_area():
             assert data_sample.metainfo['arp_pasted'] == 1
             assert data_sample.gt_instances.labels[-1] == 3 * partner + 1
     # threshold 500 px: nothing is pasted, nothing changes
-    mix = PseudoLabelMix(
+    mix = AdaptiveRandomPaste(
         reference_area=3000 * SIZE * SIZE / 500,
         generator_seed=0,
-        **NO_PHOTOMETRIC)
+        )
     inputs, data_samples, masks = make_batch(standard_layouts())
     outputs, data_samples = mix(inputs, data_samples)
     assert torch.equal(outputs, inputs)
@@ -204,7 +205,7 @@ def test_emptied_instances_removed_with_their_fields():
     inputs, data_samples, _ = make_batch(layouts, scores=True)
     for i, data_sample in enumerate(data_samples):
         data_sample.gt_instances.scores = torch.tensor([0.1, 0.2]) + i
-    mix = PseudoLabelMix(generator_seed=1, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(generator_seed=1)
     _, data_samples = mix(inputs, data_samples)
     for receiver, data_sample in enumerate(data_samples):
         partner = data_sample.metainfo['arp_partner']
@@ -223,11 +224,11 @@ def test_emptied_instances_removed_with_their_fields():
 def test_refuses_batches_of_two_or_fewer(batch_size):
     inputs, data_samples, _ = make_batch(standard_layouts(batch_size))
     with pytest.raises(ValueError, match=f'batch size is {batch_size}'):
-        PseudoLabelMix(**NO_PHOTOMETRIC)(inputs, data_samples)
+        AdaptiveRandomPaste()(inputs, data_samples)
     with pytest.raises(ValueError,
                        match='train_dataloader.batch_size is 2.*source_ratio'):
-        PseudoLabelMix.check_batch_size(2, 'train_dataloader.batch_size')
-    PseudoLabelMix.check_batch_size(3, 'train_dataloader.batch_size')
+        AdaptiveRandomPaste.check_batch_size(2, 'train_dataloader.batch_size')
+    AdaptiveRandomPaste.check_batch_size(3, 'train_dataloader.batch_size')
 
 
 @pytest.mark.parametrize('batch_size,num_pairs', [(3, 1), (4, 1), (8, 2),
@@ -235,7 +236,7 @@ def test_refuses_batches_of_two_or_fewer(batch_size):
 def test_pairs_are_disjoint(batch_size, num_pairs):
     layouts = [[(i, (1, 5, 1, 5))] for i in range(batch_size)]
     inputs, data_samples, _ = make_batch(layouts, size=8)
-    mix = PseudoLabelMix(min_area=0, generator_seed=2, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(min_area=0, generator_seed=2)
     _, data_samples = mix(inputs, data_samples)
     partners = [ds.metainfo['arp_partner'] for ds in data_samples]
     paired = [i for i, p in enumerate(partners) if p >= 0]
@@ -249,8 +250,10 @@ def test_reproducible_with_seed():
     def run(seed):
         inputs, data_samples, _ = make_batch(
             standard_layouts(8), kind='bitmap')
-        mix = PseudoLabelMix(scale_jitter=(0.8, 1.2), generator_seed=seed)
-        outputs, data_samples = mix(inputs, data_samples)
+        arp = AdaptiveRandomPaste(scale_jitter=(0.8, 1.2),
+                                  generator_seed=seed)
+        strong = StrongPhotometricAug(generator_seed=seed)
+        outputs, data_samples = strong(*arp(inputs, data_samples))
         masks = [ds.gt_instances.masks.masks for ds in data_samples]
         return outputs, masks
 
@@ -267,8 +270,8 @@ def test_reproducible_with_seed():
 def test_scale_jitter_fixed_scale(scale, expected_area):
     layouts = [[(i, (5, 15, 5, 15))] for i in range(4)]
     inputs, data_samples, _ = make_batch(layouts, img_shape=(40, 50))
-    mix = PseudoLabelMix(
-        scale_jitter=(scale, scale), generator_seed=5, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(
+        scale_jitter=(scale, scale), generator_seed=5)
     outputs, data_samples = mix(inputs, data_samples)
     for receiver, data_sample in enumerate(data_samples):
         partner = data_sample.metainfo['arp_partner']
@@ -291,8 +294,8 @@ def test_scale_jitter_random_scale_and_clipping():
     # random s in (0.8, 1.2): area ratio in ~(0.64, 1.44)
     layouts = [[(i, (5, 25, 5, 25))] for i in range(8)]
     inputs, data_samples, _ = make_batch(layouts)
-    mix = PseudoLabelMix(
-        scale_jitter=(0.8, 1.2), generator_seed=6, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(
+        scale_jitter=(0.8, 1.2), generator_seed=6)
     _, data_samples = mix(inputs, data_samples)
     ratios = torch.cat([pasted_areas(ds) for ds in data_samples]) / 400.
     assert len(ratios) == 4
@@ -300,8 +303,8 @@ def test_scale_jitter_random_scale_and_clipping():
     # a 40 px instance scaled by 2 does not fit 48 x 64: s is clipped to 1.2
     layouts = [[(i, (10, 50, 10, 50))] for i in range(4)]
     inputs, data_samples, _ = make_batch(layouts, img_shape=(48, 64))
-    mix = PseudoLabelMix(
-        scale_jitter=(2.0, 2.0), generator_seed=7, **NO_PHOTOMETRIC)
+    mix = AdaptiveRandomPaste(
+        scale_jitter=(2.0, 2.0), generator_seed=7)
     _, data_samples = mix(inputs, data_samples)
     for data_sample in data_samples:
         if data_sample.metainfo['arp_partner'] >= 0:
@@ -310,72 +313,29 @@ def test_scale_jitter_random_scale_and_clipping():
             assert y1 == 0 and y2 == 48 and 0 <= x1 and x2 <= 64
 
 
-def test_photometric_changes_pixels_not_masks():
-    strong = dict(color_jitter_prob=1.0)
+def test_strong_augmentation_after_arp_changes_pixels_not_masks():
+    """ARP then the strong augmentation, as S4M applies them: the masks
+    are ARP's, the pixels of every image (paired or not) change."""
 
-    def run(photometric):
+    def run(strong):
         inputs, data_samples, _ = make_batch(standard_layouts())
-        mix = PseudoLabelMix(generator_seed=8, photometric=photometric)
-        outputs, data_samples = mix(inputs, data_samples)
+        arp = AdaptiveRandomPaste(generator_seed=8)
+        outputs, data_samples = arp(inputs, data_samples)
+        if strong:
+            strong_aug = StrongPhotometricAug(color_jitter_prob=1.0,
+                                              generator_seed=8)
+            outputs, data_samples = strong_aug(outputs, data_samples)
         return outputs, data_samples
 
-    plain, plain_samples = run(None)
-    augmented, augmented_samples = run(strong)
-    for index in range(len(plain)):  # every image, paired or not
+    plain, plain_samples = run(False)
+    augmented, augmented_samples = run(True)
+    for index in range(len(plain)):
         assert not torch.equal(plain[index], augmented[index])
     assert augmented.min() >= 0 and augmented.max() <= 255
     for a, b in zip(plain_samples, augmented_samples):
         assert torch.equal(a.gt_instances.masks, b.gt_instances.masks)
         assert torch.equal(a.gt_instances.labels, b.gt_instances.labels)
-
-
-def test_photometric_stays_in_valid_area():
-    inputs, data_samples, _ = make_batch(
-        standard_layouts(), img_shape=(40, 48))
-    mix = PseudoLabelMix(
-        prob=0.,  # no paste: pasting at the source location may reach it
-        generator_seed=9,
-        photometric=dict(color_jitter_prob=1.0, blur_prob=1.0))
-    outputs, _ = mix(inputs, data_samples)
-    # padding (rows >= 40, columns >= 48) is left as it is
-    assert torch.equal(outputs[:, :, 40:], inputs[:, :, 40:])
-    assert torch.equal(outputs[:, :, :, 48:], inputs[:, :, :, 48:])
-    assert not torch.equal(outputs[:, :, :40, :48], inputs[:, :, :40, :48])
-
-
-@pytest.mark.parametrize(
-    'photometric',
-    [
-        dict(color_jitter_prob=0., grayscale_prob=1., blur_prob=0.),
-        # hue alone is not symmetric in the channel order
-        dict(
-            color_jitter_prob=1.,
-            brightness=0.,
-            contrast=0.,
-            saturation=0.,
-            hue=0.1,
-            grayscale_prob=0.,
-            blur_prob=0.)
-    ])
-def test_bgr_inputs_are_jittered_as_rgb(photometric):
-    inputs, data_samples, _ = make_batch(standard_layouts())
-    rgb = PseudoLabelMix(
-        generator_seed=10, photometric=photometric)(inputs,
-                                                    data_samples)[0]
-    inputs, data_samples, _ = make_batch(standard_layouts())
-    bgr = PseudoLabelMix(
-        generator_seed=10, photometric=photometric,
-        bgr=True)(inputs.flip(1), data_samples)[0]
-    torch.testing.assert_close(bgr.flip(1), rgb, atol=1e-3, rtol=0)
-    if photometric['grayscale_prob'] == 1:
-        weights = torch.tensor([0.2989, 0.587, 0.114])[:, None, None]
-        luma = (inputs * weights).sum(1)
-        torch.testing.assert_close(rgb[:, 0], rgb[:, 2])
-        # unpaired images are not mixed: their grey is the input's luma
-        for index, data_sample in enumerate(data_samples):
-            if data_sample.metainfo['arp_partner'] < 0:
-                torch.testing.assert_close(
-                    rgb[index, 0], luma[index], atol=0.05, rtol=0)
+        assert a.metainfo['arp_pasted'] == b.metainfo['arp_pasted']
 
 
 def test_helpers():
@@ -388,30 +348,26 @@ def test_helpers():
     assert visible.sum(0).max() == 1
     assert boxes_from_masks(masks).tolist() == [[0, 0, 4, 4], [2, 2, 6, 6],
                                                [0, 3, 6, 5]]
-    assert blur_kernel_size(2.0, 100) == 13
-    assert blur_kernel_size(0.1, 100) == 3
-    assert blur_kernel_size(2.0, 4) == 7
 
 
 def test_errors_name_the_faulty_value():
-    with pytest.raises(ValueError, match='unknown keys.*sharpness'):
-        PseudoLabelMix(photometric=dict(sharpness=0.5))
+    with pytest.raises(TypeError, match='photometric'):
+        AdaptiveRandomPaste(photometric=None)  # now StrongPhotometricAug
     with pytest.raises(ValueError, match=r'scale_jitter=\(1.2, 0.8\)'):
-        PseudoLabelMix(scale_jitter=(1.2, 0.8))
+        AdaptiveRandomPaste(scale_jitter=(1.2, 0.8))
     with pytest.raises(ValueError, match='prob=1.5'):
-        PseudoLabelMix(prob=1.5)
+        AdaptiveRandomPaste(prob=1.5)
     inputs, data_samples, _ = make_batch(standard_layouts())
     data_samples[1].gt_instances.masks = torch.zeros((3, 32, 32))
     with pytest.raises(ValueError,
                        match=r'data_samples\[1\].gt_instances.masks'):
-        PseudoLabelMix(**NO_PHOTOMETRIC)(inputs, data_samples)
+        AdaptiveRandomPaste()(inputs, data_samples)
 
 
-def test_prob_zero_only_applies_photometric():
+def test_prob_zero_leaves_the_batch_as_it_is():
     inputs, data_samples, masks = make_batch(standard_layouts())
     mix = MODELS.build(
-        dict(type='PseudoLabelMix', prob=0., generator_seed=11,
-             photometric=None))
+        dict(type='AdaptiveRandomPaste', prob=0., generator_seed=11))
     outputs, data_samples = mix(inputs, data_samples)
     assert torch.equal(outputs, inputs)
     for data_sample, own in zip(data_samples, masks):
@@ -425,7 +381,7 @@ def test_images_without_instances(kind):
     layouts = [[(i, (8, 24, 8, 24))] if i % 2 else [] for i in range(4)]
     for seed in range(4):
         inputs, data_samples, _ = make_batch(layouts, kind=kind)
-        mix = PseudoLabelMix(generator_seed=seed, **NO_PHOTOMETRIC)
+        mix = AdaptiveRandomPaste(generator_seed=seed)
         _, data_samples = mix(inputs, data_samples)
         for data_sample in data_samples:
             gt = data_sample.gt_instances

@@ -1,52 +1,34 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""ARP (augmentation with refined pseudo-labels) of S4M and the strong
-photometric augmentation of the unlabeled student batch, as an mmdet batch
-augment.
+"""ARP (augmentation with refined pseudo-labels, the paper's adaptive
+random paste) of S4M's unlabeled student batch, as an mmdet batch augment.
 
 Inside this module an image is a ``(3, H, W)`` float tensor in the 0-255
 range of the (padded, not yet normalised) batch input and the masks of an
 image are an ``(N, H, W)`` bool tensor on the batch's device.
 """
-import math
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.v2.functional as TF
 from mmengine.structures import InstanceData
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import BaseBoxes
 from mmdet.structures.mask import BitmapMasks
 from s4m_mm.models.utils.pseudo_labels import boxes_from_masks
+from .base_batch_augment import (BaseBatchAugment, check_probability,
+                                 check_range, valid_hw)
 
 MaskType = Union[BitmapMasks, Tensor]
 
 #: How the batch-size check names the offending value inside ``forward``.
 UNLABELED_BATCH_KEY = 'the unlabeled batch size'
 
-#: The strong augmentation of the paper; ``photometric`` overrides keys.
-DEFAULT_PHOTOMETRIC = dict(
-    brightness=0.4,
-    contrast=0.4,
-    saturation=0.4,
-    hue=0.1,
-    color_jitter_prob=0.8,
-    grayscale_prob=0.2,
-    blur_prob=0.5,
-    blur_sigma=(0.1, 2.0))
-
 #: ``gt_instances`` fields that the mix recomputes instead of carrying.
 GEOMETRY_FIELDS = ('masks', 'bboxes')
-
-COLOR_JITTER_OPS = dict(
-    brightness=TF.adjust_brightness,
-    contrast=TF.adjust_contrast,
-    saturation=TF.adjust_saturation,
-    hue=TF.adjust_hue)
 
 
 class CutGeometry(NamedTuple):
@@ -77,7 +59,7 @@ class PastedInstance(NamedTuple):
         left (int): column of that corner.
         index (int): the instance's index in the source ``gt_instances``.
         cut (CutGeometry, optional): how ``pixels`` and ``mask`` were cut
-            from the source, for :meth:`PseudoLabelMix.replay_masks`.
+            from the source, for :func:`s4m_mm.evaluation.replay_arp_masks`.
     """
     pixels: Tensor
     mask: Tensor
@@ -124,7 +106,7 @@ class ARPPaste(NamedTuple):
 
 
 class ARPRecord(NamedTuple):
-    """The ARP geometry of one :meth:`PseudoLabelMix.forward` call.
+    """The ARP geometry of one :meth:`AdaptiveRandomPaste.forward` call.
 
     Attributes:
         batch_size (int): ``B`` of the mixed batch.
@@ -192,24 +174,6 @@ def place_mask(instance: PastedInstance, image_hw: Tuple[int, int]) -> Tensor:
     return canvas
 
 
-def cut_masks(masks: Tensor, cut: CutGeometry) -> Tensor:
-    """Cut other ``(G, H, W)`` bool masks of a source image exactly as a
-    pasted instance's patch was cut (box, nearest-exact rescale, crop).
-
-    Returns:
-        Tensor: ``(G, h, w)`` bool, aligned with the instance's ``mask``.
-    """
-    x1, y1, x2, y2 = cut.box
-    patch = masks[:, y1:y2, x1:x2]
-    if cut.resized_hw is None:
-        return patch
-    patch = F.interpolate(
-        patch[:, None].float(), size=cut.resized_hw,
-        mode='nearest-exact')[:, 0] > 0.5
-    cx1, cy1, cx2, cy2 = cut.crop
-    return patch[:, cy1:cy2, cx1:cx2]
-
-
 def paste_pixels_(image: Tensor, instance: PastedInstance) -> None:
     """Overwrite, in place, the pixels of ``image`` (``(3, H, W)``) under
     the pasted instance's mask with the instance's pixels."""
@@ -219,86 +183,19 @@ def paste_pixels_(image: Tensor, instance: PastedInstance) -> None:
     region.copy_(torch.where(instance.mask, instance.pixels, region))
 
 
-def blur_kernel_size(sigma: float, shorter_side: int) -> int:
-    """Odd Gaussian kernel size covering +-3 sigma, capped so that the
-    reflect padding of the blur stays smaller than the image side."""
-    size = 2 * math.ceil(3 * sigma) + 1
-    return min(size, 2 * shorter_side - 1)
-
-
-def apply_color_jitter(image: Tensor, ops: Sequence[Tuple[str,
-                                                          float]]) -> Tensor:
-    """Apply colour jitter ops in the given order.
-
-    Args:
-        image (Tensor): ``(3, H, W)`` RGB float in [0, 1].
-        ops (Sequence[tuple[str, float]]): ``(name, factor)`` pairs, names
-            among ``COLOR_JITTER_OPS``.
-
-    Returns:
-        Tensor: ``(3, H, W)`` RGB float in [0, 1].
-    """
-    for name, factor in ops:
-        image = COLOR_JITTER_OPS[name](image, factor)
-    return image
-
-
-def _check_range(name: str, value: Sequence[float], low: float,
-                 low_inclusive: bool) -> Tuple[float, float]:
-    """Check that ``value`` is an increasing pair above ``low``."""
-    if (not isinstance(value, Sequence) or len(value) != 2
-            or not value[0] <= value[1]
-            or (value[0] < low if low_inclusive else value[0] <= low)):
-        bound = f'{low} <=' if low_inclusive else f'{low} <'
-        raise ValueError(f'{name} must be a pair (lo, hi) with {bound} lo '
-                         f'<= hi, got {name}={value!r}')
-    return float(value[0]), float(value[1])
-
-
-def _check_probability(name: str, value: float) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f'{name} must be in [0, 1], got {name}={value!r}')
-    return float(value)
-
-
-def build_photometric(photometric: Optional[dict]) -> Optional[dict]:
-    """Merge a user's photometric settings over ``DEFAULT_PHOTOMETRIC``
-    and check them; ``None`` stays ``None`` (no photometric augmentation).
-    """
-    if photometric is None:
-        return None
-    unknown = sorted(set(photometric) - set(DEFAULT_PHOTOMETRIC))
-    if unknown:
-        raise ValueError(f'photometric has unknown keys {unknown}; known '
-                         f'keys are {sorted(DEFAULT_PHOTOMETRIC)}')
-    cfg = {**DEFAULT_PHOTOMETRIC, **photometric}
-    for name in ('brightness', 'contrast', 'saturation'):
-        if cfg[name] < 0:
-            raise ValueError(f'photometric.{name} must be >= 0, got '
-                             f'{name}={cfg[name]!r}')
-    if not 0.0 <= cfg['hue'] <= 0.5:
-        raise ValueError('photometric.hue must be in [0, 0.5], got '
-                         f'hue={cfg["hue"]!r}')
-    for name in ('color_jitter_prob', 'grayscale_prob', 'blur_prob'):
-        cfg[name] = _check_probability(f'photometric.{name}', cfg[name])
-    cfg['blur_sigma'] = _check_range('photometric.blur_sigma',
-                                     cfg['blur_sigma'], 0.0, False)
-    return cfg
-
-
 @MODELS.register_module()
-class PseudoLabelMix(nn.Module):
-    """ARP of S4M followed by the strong photometric augmentation, for the
-    unlabeled student batch.
+class AdaptiveRandomPaste(BaseBatchAugment):
+    """ARP of S4M: pseudo-labelled instances pasted between paired images
+    of the unlabeled student batch, with occlusion.
 
     Called like mmdet's batch augments,
-    ``inputs, data_samples = mix(inputs, data_samples)``, on the batch
+    ``inputs, data_samples = arp(inputs, data_samples)``, on the batch
     input before normalisation, with the (refined) pseudo-labels in each
     sample's ``gt_instances`` (``masks`` as ``BitmapMasks`` or an
     ``(N, H, W)`` tensor at the batch input's size, ``labels``, optionally
     ``bboxes`` and other per-instance fields such as ``scores``).
 
-    ARP, per pair of images:
+    Per pair of images:
 
     1. The batch indices are shuffled; ``max(1, B // 4)`` disjoint pairs
        ``(A, B)`` are formed (the first shuffled indices against the next
@@ -306,8 +203,8 @@ class PseudoLabelMix(nn.Module):
        the pairs are not pasted into.
     2. From A and from B the instances whose mask area is at least
        ``min_area * H * W / reference_area`` are cut, with the pixels of
-       the input (before photometric augmentation) and before anything is
-       pasted into the pair.
+       the input (S4M applies ARP before the strong photometric
+       augmentation) and before anything is pasted into the pair.
     3. Without scale jitter an instance keeps its location in the batch
        input (as in the paper's code, even where that is padding of a
        receiver with a smaller ``img_shape``). With it, the
@@ -323,21 +220,14 @@ class PseudoLabelMix(nn.Module):
        with all their per-instance fields, and ``bboxes`` are recomputed
        from the masks. Other per-instance fields are carried as they are.
 
-    Then every image of the batch gets its own draw of the strong
-    augmentation of the paper, inside its valid area (``img_shape``):
-    ``ColorJitter(brightness, contrast, saturation, hue)`` with probability
-    ``color_jitter_prob`` (the four ops in random order, as torchvision's
-    ``ColorJitter``), grayscale with probability ``grayscale_prob`` and a
-    Gaussian blur with ``sigma ~ U(*blur_sigma)`` (kernel ``2 ceil(3 sigma)
-    + 1``) with probability ``blur_prob``. Masks are not touched by it.
-
     Batches of 2 images or fewer are refused (see ``check_batch_size``).
     Each sample's metainfo gets ``arp_pasted`` (pasted instances that
     survived occlusion, 0 when nothing was pasted into the image) and
     ``arp_partner`` (the batch index of its pair partner, -1 if unpaired).
     The geometry of the last call is kept in ``last_mix``
-    (:class:`ARPRecord`), so that :meth:`replay_masks` can apply the same
-    pastes to other masks of the batch (e.g. ground truth, to measure the
+    (:class:`ARPRecord`), so that
+    :func:`s4m_mm.evaluation.replay_arp_masks` can apply the same pastes to
+    other masks of the batch (e.g. ground truth, to measure the
     pseudo-labels the student trains on).
 
     Args:
@@ -349,28 +239,20 @@ class PseudoLabelMix(nn.Module):
         scale_jitter (tuple[float, float], optional): range of the random
             rescaling of pasted instances, e.g. ``(0.8, 1.2)`` (COCO).
             ``None`` (Cityscapes) pastes at the original location.
-        photometric (dict, optional): strong augmentation settings, merged
-            over ``DEFAULT_PHOTOMETRIC``; ``None`` disables it.
         prob (float): probability that a pair is mixed. Defaults to 1.
-        bgr (bool): whether ``inputs`` are BGR; colour ops always act on
-            RGB. Defaults to False.
-        generator_seed (int, optional): seed of a CPU ``torch.Generator``
-            used for every random draw (it advances from call to call),
-            which makes the output reproducible; every process given the
-            same seed draws the same pairs and parameters. ``None`` draws
-            from torch's global generator (seeded by MMEngine's
-            ``randomness`` config).
+        generator_seed (int, optional): see :class:`BaseBatchAugment`.
     """
+
+    #: the smallest unlabeled batch per GPU that ARP can pair
+    min_batch_size = 3
 
     def __init__(self,
                  min_area: float = 3000.,
                  reference_area: float = 1024 * 1024,
                  scale_jitter: Optional[Tuple[float, float]] = None,
-                 photometric: Optional[dict] = DEFAULT_PHOTOMETRIC,
                  prob: float = 1.0,
-                 bgr: bool = False,
                  generator_seed: Optional[int] = None) -> None:
-        super().__init__()
+        super().__init__(generator_seed)
         if min_area < 0:
             raise ValueError(f'min_area must be >= 0, got min_area='
                              f'{min_area!r}')
@@ -379,20 +261,15 @@ class PseudoLabelMix(nn.Module):
                              f'reference_area={reference_area!r}')
         self.min_area = float(min_area)
         self.reference_area = float(reference_area)
-        self.scale_jitter = None if scale_jitter is None else _check_range(
+        self.scale_jitter = None if scale_jitter is None else check_range(
             'scale_jitter', scale_jitter, 0.0, False)
-        self.photometric = build_photometric(photometric)
-        self.prob = _check_probability('prob', prob)
-        self.bgr = bool(bgr)
-        self.generator_seed = generator_seed
-        self.generator = None
-        if generator_seed is not None:
-            self.generator = torch.Generator().manual_seed(int(generator_seed))
-        #: the ARP geometry of the last forward, for replay_masks
+        self.prob = check_probability('prob', prob)
+        #: the ARP geometry of the last forward, for replay_arp_masks
         self.last_mix: Optional[ARPRecord] = None
 
-    @staticmethod
-    def check_batch_size(batch_size: int,
+    @classmethod
+    def check_batch_size(cls,
+                         batch_size: int,
                          key: str = 'train_dataloader.batch_size') -> None:
         """Refuse unlabeled batches of 2 images or fewer per GPU.
 
@@ -404,11 +281,11 @@ class PseudoLabelMix(nn.Module):
             key (str): how to name that value in the error.
 
         Raises:
-            ValueError: if ``batch_size <= 2``.
+            ValueError: if ``batch_size < min_batch_size`` (3).
         """
-        if batch_size <= 2:
+        if batch_size < cls.min_batch_size:
             raise ValueError(
-                'PseudoLabelMix (ARP) pairs the images of the unlabeled '
+                'AdaptiveRandomPaste (ARP) pairs the images of the unlabeled '
                 'batch and needs more than 2 of them per GPU, but '
                 f'{key} is {batch_size}. The unlabeled batch size per GPU '
                 'is train_dataloader.batch_size times the unlabeled share '
@@ -417,8 +294,7 @@ class PseudoLabelMix(nn.Module):
     def forward(
         self, inputs: Tensor, data_samples: List[DetDataSample]
     ) -> Tuple[Tensor, List[DetDataSample]]:
-        """Mix pseudo-labelled instances between paired images, then apply
-        the strong photometric augmentation to every image.
+        """Mix pseudo-labelled instances between paired images.
 
         Args:
             inputs (Tensor): ``(B, 3, H, W)`` float batch input, 0-255, not
@@ -428,8 +304,8 @@ class PseudoLabelMix(nn.Module):
                 updated in place.
 
         Returns:
-            tuple[Tensor, list[DetDataSample]]: the ``(B, 3, H, W)``
-            augmented batch and the samples.
+            tuple[Tensor, list[DetDataSample]]: the ``(B, 3, H, W)`` mixed
+            batch and the samples.
         """
         self._check_inputs(inputs, data_samples)
         batch_size, _, height, width = inputs.shape
@@ -446,120 +322,18 @@ class PseudoLabelMix(nn.Module):
                 pasted[first], pasted[second] = self._mix_pair(
                     inputs, outputs, data_samples, first, second, min_area)
 
-        if self.photometric is not None:
-            for index, data_sample in enumerate(data_samples):
-                valid_h, valid_w = self._valid_hw(data_sample, height, width)
-                outputs[index, :, :valid_h, :valid_w] = self._photometric(
-                    outputs[index, :, :valid_h, :valid_w])
-
         for index, data_sample in enumerate(data_samples):
             data_sample.set_metainfo(
                 dict(arp_pasted=pasted[index], arp_partner=partners[index]))
         return outputs, data_samples
 
-    # ------------------------------------------------------------ replay
-
-    def replay_masks(self,
-                     masks: Sequence[Tensor],
-                     record: Optional[ARPRecord] = None) -> List[Tensor]:
-        """Apply the ARP pastes of a mix (the last one by default) to other
-        masks of the same batch, e.g. the ground truth carried into the
-        student's view, so that they can be compared with the mixed
-        pseudo-labels.
-
-        For an image ``b``, let ``R_1, ..., R_K`` be the ``(H, W)`` regions
-        of the instances pasted into it, in pasting order (the pasted
-        pseudo-masks, before occlusion), ``V_k = R_k`` minus ``R_{k+1} u
-        ... u R_K`` (what stays visible of paste ``k``) and ``T_k`` the
-        cut, rescale and placement that paste ``k`` applied to its source
-        pixels. The result for ``b`` is, in this order:
-
-        1. each mask ``m`` of ``masks[b]``: ``m`` minus ``R_1 u ... u R_K``
-           (the receiver's pixels under pasted regions are replaced);
-        2. each mask ``g`` of ``masks[s]``, ``s`` the image the pastes came
-           from (its masks before the mix): ``T_1(g) n V_1 u ... u
-           T_K(g) n V_K``, i.e. the source's masks restricted to the
-           visible pasted regions.
-
-        Empty masks are dropped; an image nothing was pasted into keeps its
-        non-empty masks. When ``masks`` are the pseudo-labels that were
-        mixed and no two masks of an image overlap, the result equals the
-        mixed pseudo-labels (a mask of the source that was not pasted lies
-        outside every pasted region).
-
-        Args:
-            masks (Sequence[Tensor]): ``B`` tensors ``(G_b, H, W)`` bool,
-                at the mixed batch input's size.
-            record (ARPRecord, optional): the mix to replay; defaults to
-                ``last_mix``.
-
-        Returns:
-            list[Tensor]: ``B`` tensors ``(G'_b, H, W)`` bool.
-        """
-        record = self.last_mix if record is None else record
-        if record is None:
-            raise RuntimeError('PseudoLabelMix.replay_masks needs a mix to '
-                               'replay; call the mix first')
-        if len(masks) != record.batch_size:
-            raise ValueError(f'replay_masks got masks of {len(masks)} images '
-                             f'for a mix of {record.batch_size}')
-        for index, image_masks in enumerate(masks):
-            if image_masks.dim() != 3 or \
-                    tuple(image_masks.shape[1:]) != record.image_hw:
-                raise ValueError(
-                    f'masks[{index}] must be (G, {record.image_hw[0]}, '
-                    f'{record.image_hw[1]}) like the mixed batch, got shape '
-                    f'{tuple(image_masks.shape)}')
-        masks = [image_masks.bool() for image_masks in masks]
-        return [
-            self._replay_image(masks, target, [
-                paste for paste in record.pastes if paste.target == target
-            ]) for target in range(record.batch_size)
-        ]
-
-    @staticmethod
-    def _replay_image(masks: List[Tensor], target: int,
-                      pastes: List[ARPPaste]) -> Tensor:
-        """:meth:`replay_masks` for one receiving image."""
-        own = masks[target]
-        if pastes:
-            image_hw = tuple(own.shape[1:])
-            regions = torch.stack(
-                [paste.region(image_hw).to(own.device) for paste in pastes])
-            visible = remove_occluded_pixels(regions)
-            own = own & ~regions.any(dim=0)
-            pasted: Dict[int, Tensor] = {}
-            for paste, region in zip(pastes, visible):
-                cut = cut_masks(masks[paste.source], paste.cut)
-                placed = own.new_zeros((cut.shape[0], *image_hw))
-                height, width = cut.shape[1:]
-                placed[:, paste.top:paste.top + height,
-                       paste.left:paste.left + width] = cut
-                placed &= region
-                if paste.source in pasted:
-                    placed |= pasted[paste.source]
-                pasted[paste.source] = placed
-            own = torch.cat([own, *pasted.values()])
-        return own[own.flatten(1).any(dim=1)]
-
     # ----------------------------------------------------------- checks
 
-    @staticmethod
-    def _check_inputs(inputs: Tensor,
+    def _check_inputs(self, inputs: Tensor,
                       data_samples: List[DetDataSample]) -> None:
         """Check the batch layout and that every sample carries masks and
         labels at the batch input's size."""
-        if inputs.dim() != 4 or inputs.shape[1] != 3:
-            raise ValueError('inputs must be a (B, 3, H, W) tensor, got '
-                             f'inputs.shape={tuple(inputs.shape)}')
-        if not inputs.is_floating_point():
-            raise ValueError('inputs must be a float tensor (0-255, before '
-                             f'normalisation), got inputs.dtype='
-                             f'{inputs.dtype}')
-        if data_samples is None or len(data_samples) != inputs.shape[0]:
-            num = None if data_samples is None else len(data_samples)
-            raise ValueError(f'len(data_samples)={num} must equal the batch '
-                             f'size inputs.shape[0]={inputs.shape[0]}')
+        self.check_layout(inputs, data_samples)
         image_hw = tuple(inputs.shape[-2:])
         for index, data_sample in enumerate(data_samples):
             if 'gt_instances' not in data_sample:
@@ -569,7 +343,7 @@ class PseudoLabelMix(nn.Module):
             for key in ('masks', 'labels'):
                 if key not in gt_instances:
                     raise ValueError(f'data_samples[{index}].gt_instances has '
-                                     f'no `{key}`; PseudoLabelMix needs '
+                                     f'no `{key}`; AdaptiveRandomPaste needs '
                                      'masks and labels')
             masks = gt_instances.masks
             if not isinstance(masks, (BitmapMasks, Tensor)):
@@ -585,33 +359,7 @@ class PseudoLabelMix(nn.Module):
                     f'input, got shape {shape}; pad masks to '
                     'the batch input (e.g. pad_mask=True) first')
 
-    @staticmethod
-    def _valid_hw(data_sample: DetDataSample, height: int,
-                  width: int) -> Tuple[int, int]:
-        """The image's unpadded ``(h, w)``: ``img_shape`` when known,
-        clipped to the batch input, else the batch input's size."""
-        img_shape = data_sample.metainfo.get('img_shape')
-        if img_shape is None:
-            return height, width
-        return min(int(img_shape[0]), height), min(int(img_shape[1]), width)
-
     # ----------------------------------------------------- random draws
-
-    def _rand(self) -> float:
-        return float(torch.rand((), generator=self.generator))
-
-    def _uniform(self, low: float, high: float) -> float:
-        return low + (high - low) * self._rand()
-
-    def _bernoulli(self, prob: float) -> bool:
-        return self._rand() < prob
-
-    def _randint(self, high: int) -> int:
-        """A uniform integer in ``[0, high)``."""
-        return int(torch.randint(high, (), generator=self.generator))
-
-    def _randperm(self, num: int) -> List[int]:
-        return torch.randperm(num, generator=self.generator).tolist()
 
     def _draw_pairs(self, batch_size: int) -> List[Tuple[int, int]]:
         """``max(1, B // 4)`` disjoint random pairs of batch indices."""
@@ -637,10 +385,10 @@ class PseudoLabelMix(nn.Module):
                                      for index in (first, second))
         to_second = self._cut_instances(
             inputs[first], masks_first, min_area,
-            self._valid_hw(data_samples[second], height, width))
+            valid_hw(data_samples[second], height, width))
         to_first = self._cut_instances(
             inputs[second], masks_second, min_area,
-            self._valid_hw(data_samples[first], height, width))
+            valid_hw(data_samples[first], height, width))
         # both pastes read the gt_instances of before the mix
         instances_first = data_samples[first].gt_instances
         instances_second = data_samples[second].gt_instances
@@ -775,7 +523,8 @@ class PseudoLabelMix(nn.Module):
             raise ValueError(
                 'paired images have different gt_instances fields: '
                 f'{sorted(fields[0])} (receiver) vs {sorted(fields[1])} '
-                '(source); PseudoLabelMix carries every per-instance field')
+                '(source); AdaptiveRandomPaste carries every per-instance '
+                'field')
         own = InstanceData(**fields[0])
         pasted = InstanceData(**fields[1])[torch.as_tensor(
             indices, dtype=torch.long)]
@@ -796,61 +545,8 @@ class PseudoLabelMix(nn.Module):
                 boxes.to(device=template.device, dtype=template.dtype))
         return boxes.to(device=template.device, dtype=template.dtype)
 
-    # -------------------------------------------------------- photometric
-
-    def _photometric(self, image: Tensor) -> Tensor:
-        """One independent draw of the strong augmentation.
-
-        Args:
-            image (Tensor): ``(3, h, w)`` float 0-255, RGB or BGR per
-                ``bgr``.
-
-        Returns:
-            Tensor: ``(3, h, w)`` float 0-255 in the same channel order;
-            ``image`` itself when no op was drawn.
-        """
-        cfg = self.photometric
-        jitter_ops = (
-            self._draw_color_jitter()
-            if self._bernoulli(cfg['color_jitter_prob']) else None)
-        grayscale = self._bernoulli(cfg['grayscale_prob'])
-        sigma = (
-            self._uniform(*cfg['blur_sigma'])
-            if self._bernoulli(cfg['blur_prob']) else None)
-        if jitter_ops is None and not grayscale and sigma is None:
-            return image
-
-        rgb = (image.flip(0) if self.bgr else image).div(255).clamp(0, 1)
-        if jitter_ops is not None:
-            rgb = apply_color_jitter(rgb, jitter_ops)
-        if grayscale:
-            rgb = TF.rgb_to_grayscale(rgb, num_output_channels=3)
-        if sigma is not None:
-            size = blur_kernel_size(sigma, min(rgb.shape[-2:]))
-            rgb = TF.gaussian_blur(rgb, [size, size], [sigma, sigma])
-        rgb = rgb.mul(255)
-        return rgb.flip(0) if self.bgr else rgb
-
-    def _draw_color_jitter(self) -> List[Tuple[str, float]]:
-        """Draw the op order and factors of ``ColorJitter`` as torchvision
-        does; ops whose strength is 0 are left out."""
-        cfg = self.photometric
-        names = ('brightness', 'contrast', 'saturation', 'hue')
-        order = self._randperm(len(names))
-        factors = {}
-        for name in names[:3]:
-            strength = cfg[name]
-            if strength > 0:
-                factors[name] = self._uniform(
-                    max(0.0, 1 - strength), 1 + strength)
-        if cfg['hue'] > 0:
-            factors['hue'] = self._uniform(-cfg['hue'], cfg['hue'])
-        return [(names[i], factors[names[i]]) for i in order
-                if names[i] in factors]
-
     def extra_repr(self) -> str:
         return (f'min_area={self.min_area}, '
                 f'reference_area={self.reference_area}, '
-                f'scale_jitter={self.scale_jitter}, '
-                f'photometric={self.photometric}, prob={self.prob}, '
-                f'bgr={self.bgr}, generator_seed={self.generator_seed}')
+                f'scale_jitter={self.scale_jitter}, prob={self.prob}, '
+                f'generator_seed={self.generator_seed}')
