@@ -97,6 +97,21 @@ def test_load_teacher_without_a_runner(stage1):
         assert torch.equal(v, state[k]), k
 
 
+def test_the_hook_delegates_its_arithmetic(stage1, monkeypatch):
+    # the hook decides when; copying and the EMA are the model utilities
+    import s4m_mm.engine.hooks.teacher_schedule_hook as module
+    calls = []
+    monkeypatch.setattr(module, 'copy_weights',
+                        lambda src, dst: calls.append('copy'))
+    monkeypatch.setattr(module, 'ema_update',
+                        lambda t, s, decay: calls.append(('ema', decay)))
+    hook = TeacherScheduleHook(stage1[0], burn_in=2, decay=0.5)
+    model = Pair()
+    for it in range(4):
+        hook.after_train_iter(runner(model, it), it)
+    assert calls == ['copy', ('ema', 0.5), ('ema', 0.5)]
+
+
 def test_no_burn_in_means_ema_from_the_first_iteration(stage1):
     path, state = stage1
     model = Pair()

@@ -15,10 +15,10 @@ from mmengine.config import Config
 from torch import nn
 
 from s4m_mm.engine.hooks import ReplicaCheckHook
-from s4m_mm.engine.hooks.replica_check_hook import (frozen_sams,
-                                                    mismatched_tensors,
+from s4m_mm.engine.hooks.replica_check_hook import (mismatched_tensors,
                                                     shared_parameters,
-                                                    state_digests)
+                                                    state_digests,
+                                                    unregistered_modules)
 from s4m_mm.models.sam import SAMAdapter
 from s4m_mm.utils import tensor_digest
 
@@ -65,12 +65,24 @@ def test_sam_found_once_and_outside_the_module_parameters():
     model.student = nn.Module()
     model.student.refiner = adapter
     model.teacher = copy.deepcopy(model.student)  # shares the frozen SAM
-    assert frozen_sams(model) == [adapter.sam]
-    assert shared_parameters(model, frozen_sams(model)) == 0
-    # a SAM registered as a submodule would be all-reduced by DDP
+    assert unregistered_modules(model) == [adapter.sam]
+    assert shared_parameters(model, unregistered_modules(model)) == 0
+    # any module held as a plain attribute is found, not only SAM
+    other = nn.Linear(2, 2)
+    object.__setattr__(model.student, 'side', other)
+    assert {id(m) for m in unregistered_modules(model)} == {
+        id(adapter.sam), id(other)}
+    # a SAM registered as a submodule would be reached by DDP
     model.leaked = adapter.sam
-    assert shared_parameters(model, frozen_sams(model)) == len(
+    assert shared_parameters(model, [adapter.sam]) == len(
         list(adapter.sam.parameters()))
+
+
+def test_replica_check_is_opt_in_in_the_student_configs(repo_root):
+    for name in ('demo/s4m-student_effl0_nuclei.py',
+                 'coco/s4m-student_r50_4xb6-368750iter_coco-1pct.py'):
+        cfg = Config.fromfile(osp.join(repo_root, 'configs/s4m', name))
+        assert 'ReplicaCheckHook' not in [h.type for h in cfg.custom_hooks]
 
 
 # ---------------------------------------------------------------- end to end
@@ -84,9 +96,10 @@ def dist_config(tmp_path_factory, repo_root):
     write_semi_data(data)
     path = small_student_config(repo_root, data, out, burn_in=1)
     cfg = Config.fromfile(path)
-    checks = [h for h in cfg.custom_hooks if h.type == 'ReplicaCheckHook']
-    assert len(checks) == 1, 'the demo student enables ReplicaCheckHook'
-    checks[0].interval = 1
+    # opt-in, as the student runtime's comment says
+    cfg.custom_hooks.append(
+        dict(type='ReplicaCheckHook', interval=1,
+             modules=('teacher', 'student'), external_digests=True))
     cfg.dump(path)
     return path
 
@@ -117,8 +130,8 @@ def test_two_processes_keep_identical_teacher_and_student(
     assert 'unsup_loss_mask' in log  # ARP ran on 3 unlabeled images a rank
     # one SAM per process, none of its parameters under DDP
     for rank in (0, 1):
-        assert log.count(f'ReplicaCheckHook: rank {rank} holds 1 frozen '
-                         'SAM(s)') == 1
+        assert log.count(f'ReplicaCheckHook: rank {rank} holds 1 '
+                         'module(s) outside the module tree') == 1
     assert 'not parameters of the DDP-wrapped model' in log
     # teacher and student identical in both processes: before training,
     # after every iteration (burn-in copy, then EMA) and at the end

@@ -167,7 +167,7 @@ def first_batch_pseudo_instances(repo_root, options, ckpt):
     from mmengine.config import DictAction
     from mmengine.runner import Runner, set_random_seed
 
-    from s4m_mm.engine.hooks import TeacherScheduleHook
+    from s4m_mm.models.utils import load_teacher_weights
     init_default_scope('mmdet')
     cfg = Config.fromfile(osp.join(repo_root, STUDENT))
     cfg.merge_from_dict({
@@ -177,7 +177,7 @@ def first_batch_pseudo_instances(repo_root, options, ckpt):
     cfg.model.refiner = None  # the selection comes before SAM
     set_random_seed(0)  # as the benchmark: the pipeline's flips
     model = MODELS.build(cfg.model)
-    TeacherScheduleHook(ckpt).load_teacher(model.teacher)
+    load_teacher_weights(model.teacher, ckpt)
     data = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=0)))
     data = model.data_preprocessor(data, True)
     selected = model.select_teacher_instances(

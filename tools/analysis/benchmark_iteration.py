@@ -153,10 +153,10 @@ def teacher_checkpoint(cfg: Config, given):
 
 
 def build_model(cfg: Config, checkpoint, device):
-    from s4m_mm.engine.hooks import TeacherScheduleHook
+    from s4m_mm.models.utils import load_teacher_weights
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        TeacherScheduleHook(checkpoint).load_teacher(model.teacher)
+        load_teacher_weights(model.teacher, checkpoint)
     model.to(device)
     model.train()
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
@@ -206,7 +206,7 @@ def timed_iteration(model, optim_wrapper, batches, device):
     Returns:
         tuple[dict, int]: seconds per part and the pseudo-instances kept.
     """
-    from s4m_mm.engine.hooks.teacher_schedule_hook import ema_update
+    from s4m_mm.models.utils import ema_update
     timer = PartTimer(device)
     with timer('data'):
         data = model.data_preprocessor(next(batches), True)

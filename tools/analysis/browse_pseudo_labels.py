@@ -128,7 +128,7 @@ def main():
     import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     set_random_seed(args.seed)
-    from s4m_mm.engine.hooks import TeacherScheduleHook
+    from s4m_mm.models.utils import load_teacher_weights
     from s4m_mm.engine.hooks.pseudo_label_quality_hook import \
         unlabeled_datasets
 
@@ -137,7 +137,7 @@ def main():
         raise TypeError(f'{args.config}: model.type must be S4M, got '
                         f'{type(model).__name__}')
     model.check_unsup_batch_size(args.batch_size, '--batch-size')
-    TeacherScheduleHook(args.teacher).load_teacher(model.teacher)
+    load_teacher_weights(model.teacher, args.teacher)
     model.to(args.device).eval()
 
     datasets = unlabeled_datasets(DATASETS.build(cfg.train_dataloader.dataset))

@@ -61,7 +61,7 @@ def main():
     cfg = apply_custom_settings(cfg)
     import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    from s4m_mm.engine.hooks import TeacherScheduleHook
+    from s4m_mm.models.utils import load_teacher_weights
     from s4m_mm.evaluation import match_masks, pseudo_label_quality
 
     set_random_seed(args.seed)
@@ -69,7 +69,7 @@ def main():
     if getattr(model, 'refiner', None) is None:
         raise ValueError(f'{args.config}: model.refiner is not set; this '
                          'tool compares pseudo-labels before and after it')
-    TeacherScheduleHook(args.teacher).load_teacher(model.teacher)
+    load_teacher_weights(model.teacher, args.teacher)
     model.eval()
     loader_cfg = cfg.val_dataloader.copy()
     loader_cfg.dataset.ann_file = osp.abspath(args.gt_ann)

@@ -1,6 +1,6 @@
 # Runtime of S4M's stage 2, for every student config: the teacher's
 # schedule, SAM refinement of the pseudo-labels from the first iteration,
-# the replica check of distributed runs, and validation of the teacher and
+# and validation of the teacher and
 # the student at each evaluation (metrics named teacher/... and
 # student/..., as the S4M code's SSL.EVAL_WHO BOTH).
 _base_ = './default_runtime.py'
@@ -15,12 +15,12 @@ custom_hooks = [
         burn_in=15000,
         decay=0.9996),
     dict(type='PseudoLabelRefineHook', enabled=True, start_iter=0),
-    # teacher and student identical in every process, SAM outside DDP
-    dict(
-        type='ReplicaCheckHook',
-        interval=5000,
-        modules=('teacher', 'student'))
 ]
+# Opt-in replica check of distributed runs (teacher and student identical
+# in every process, SAM outside DDP): add
+#     dict(type='ReplicaCheckHook', interval=5000,
+#          modules=('teacher', 'student'))
+# to custom_hooks (external_digests=True also compares SAM's weights).
 # Opt-in pseudo-label quality: when the unlabeled json of the split keeps
 # its GT (COCO's train2017 and Cityscapes' train do; loading it takes memory
 # in every process), add

@@ -10,4 +10,4 @@ default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=250, max_keep_ckpts=1))
 log_processor = dict(window_size=20)
-randomness = dict(seed=0)
+randomness = dict(seed=0, deterministic=False)

@@ -9,7 +9,6 @@ from mmengine.runner import Runner
 from torch import nn
 
 from mmdet.registry import HOOKS
-from s4m_mm.models.sam import BaseSAMAdapter
 from s4m_mm.utils import tensor_digest, update_digest
 from .teacher_schedule_hook import unwrap
 
@@ -72,14 +71,20 @@ def mismatched_tensors(digests: List[Dict[str, str]]) -> List[str]:
     return problems
 
 
-def frozen_sams(model: nn.Module) -> List[nn.Module]:
-    """The distinct frozen SAMs held by SAM adapter submodules (a
-    teacher deep-copied from a student shares its SAM)."""
-    sams = {}
+def unregistered_modules(model: nn.Module) -> List[nn.Module]:
+    """The distinct modules that submodules of ``model`` hold as plain
+    attributes outside the module tree (not in ``_modules``, so not
+    parameters of the model nor of a DDP wrapper around it), e.g. the
+    frozen SAM of a SAM adapter; a teacher deep-copied from a student
+    shares them. Modules inside those are not listed again."""
+    registered = {id(module) for module in model.modules()}
+    found: Dict[int, nn.Module] = {}
     for module in model.modules():
-        if isinstance(module, BaseSAMAdapter):
-            sams.setdefault(id(module.sam), module.sam)
-    return list(sams.values())
+        for value in vars(module).values():
+            if isinstance(value, nn.Module) and \
+                    id(value) not in registered:
+                found.setdefault(id(value), value)
+    return list(found.values())
 
 
 def shared_parameters(wrapped: nn.Module,
@@ -102,14 +107,20 @@ class ReplicaCheckHook(Hook):
     process does exactly the same. This hook verifies, in distributed runs
     (it does nothing in a single process):
 
-    - before training: no parameter of a frozen SAM (a SAM adapter)
-      is a parameter of the DDP-wrapped model (SAM is never all-reduced),
-      every process holds SAMs with identical weights, and how many
-      distinct SAMs each process holds is logged (one per process: the
-      refiner's);
+    - before training: no parameter of a module held outside the module
+      tree (:func:`unregistered_modules`, e.g. a SAM adapter's frozen SAM)
+      is a parameter of the DDP-wrapped model (so it is never
+      all-reduced), and how many such modules and parameters each process
+      holds is logged; with ``external_digests`` their weights must also
+      be identical in every process (hashing them costs a pass over all of
+      SAM's weights, so it is off by default);
     - before training, every ``interval`` iterations and after training:
       SHA-1 digests of every parameter (and buffer, with ``buffers``) of
       ``modules`` are gathered from all processes and must be equal.
+
+    It is opt-in: the student configs leave it out; add
+    ``dict(type='ReplicaCheckHook', interval=5000, modules=('teacher',
+    'student'))`` to ``custom_hooks`` to check a distributed run.
 
     A difference raises ``RuntimeError`` on every process, naming the
     tensors and ranks.
@@ -125,6 +136,8 @@ class ReplicaCheckHook(Hook):
             (and so does a teacher's EMA of them); compare buffers only
             when they are frozen (e.g. ``norm_eval=True``) or synchronised
             (SyncBN). Defaults to False.
+        external_digests (bool): also require identical weights of the
+            modules held outside the module tree. Defaults to False.
     """
 
     priority = 'LOW'
@@ -132,13 +145,15 @@ class ReplicaCheckHook(Hook):
     def __init__(self,
                  interval: int = 1000,
                  modules: Optional[Sequence[str]] = None,
-                 buffers: bool = False) -> None:
+                 buffers: bool = False,
+                 external_digests: bool = False) -> None:
         if not isinstance(interval, int) or interval < 1:
             raise ValueError(f'ReplicaCheckHook: interval must be a '
                              f'positive int, got {interval!r}')
         self.interval = interval
         self.modules = None if modules is None else tuple(modules)
         self.buffers = buffers
+        self.external_digests = external_digests
 
     @property
     def compared(self) -> str:
@@ -150,7 +165,7 @@ class ReplicaCheckHook(Hook):
     def before_train(self, runner: Runner) -> None:
         if get_world_size() == 1:
             return
-        self.check_sams(runner)
+        self.check_external_modules(runner)
         self.check(runner, 'before training')
 
     def after_train_iter(self,
@@ -166,41 +181,47 @@ class ReplicaCheckHook(Hook):
         if get_world_size() > 1:
             self.check(runner, 'after training')
 
-    def check_sams(self, runner: Runner) -> None:
-        """SAM outside DDP, the same SAM weights in every process, and one
-        line per process saying how many SAMs it holds."""
-        sams = frozen_sams(unwrap(runner.model))
-        shared = shared_parameters(runner.model, sams)
+    def check_external_modules(self, runner: Runner) -> None:
+        """Modules outside the module tree stay outside DDP, one line per
+        process says how many it holds, and with ``external_digests``
+        their weights agree between processes."""
+        external = unregistered_modules(unwrap(runner.model))
+        shared = shared_parameters(runner.model, external)
         if shared:
             raise RuntimeError(
                 f'ReplicaCheckHook: rank {get_rank()}: {shared} parameters '
-                'of the frozen SAM are parameters of the DDP-wrapped model '
+                'of modules held outside the module tree (e.g. a frozen '
+                'SAM) are parameters of the DDP-wrapped model '
                 f'({type(runner.model).__name__}), so DDP would all-reduce '
-                'them; a SAM adapter must keep its SAM outside the module '
-                'tree')
-        digest = hashlib.sha1()
-        for sam in sams:
-            for tensor in sam.state_dict().values():
-                update_digest(digest, tensor)
+                'them; keep such modules out of the module tree')
         report = dict(
             rank=get_rank(),
-            sams=len(sams),
-            parameters=sum(p.numel() for sam in sams
-                           for p in sam.parameters()),
-            digest=digest.hexdigest())
+            modules=len(external),
+            parameters=sum(p.numel() for module in external
+                           for p in module.parameters()))
+        if self.external_digests:
+            digest = hashlib.sha1()
+            for module in external:
+                for tensor in module.state_dict().values():
+                    update_digest(digest, tensor)
+            report['digest'] = digest.hexdigest()
         reports = all_gather_object(report)
         for item in reports:
             runner.logger.info(
                 f'ReplicaCheckHook: rank {item["rank"]} holds '
-                f'{item["sams"]} frozen SAM(s) ({item["parameters"]} '
-                'parameters, not parameters of the DDP-wrapped model)')
+                f'{item["modules"]} module(s) outside the module tree '
+                f'({item["parameters"]} parameters, not parameters of the '
+                'DDP-wrapped model)')
+        if not self.external_digests:
+            return
         differ = [item['rank'] for item in reports
                   if item['digest'] != reports[0]['digest']]
         if differ:
             raise RuntimeError(
-                f'ReplicaCheckHook: the frozen SAM weights of ranks {differ} '
-                'differ from those of rank 0; every process must load the '
-                'same SAM checkpoint')
+                'ReplicaCheckHook: the weights of the modules outside the '
+                f'module tree (e.g. a frozen SAM) of ranks {differ} differ '
+                'from those of rank 0; every process must load the same '
+                'checkpoint')
 
     def check(self, runner: Runner, when: str) -> None:
         """Compare the digests of all processes (a collective call)."""

@@ -1,47 +1,26 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 from typing import Optional
 
-import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
 from mmdet.registry import HOOKS
-from s4m_mm.utils import resolve_asset_path
+from s4m_mm.models.utils.teacher import (copy_weights, ema_update,
+                                         load_teacher_weights)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if is_model_wrapper(model) else model
 
 
-@torch.no_grad()
-def copy_weights(src: nn.Module, dst: nn.Module) -> None:
-    """``dst`` := ``src`` for every parameter and buffer."""
-    dst.load_state_dict(src.state_dict())
-
-
-@torch.no_grad()
-def ema_update(teacher: nn.Module, student: nn.Module, decay: float) -> None:
-    """``t = decay * t + (1 - decay) * s`` for parameters and float buffers;
-    other buffers (counters) are copied."""
-    t_params = dict(teacher.named_parameters())
-    for name, s in student.named_parameters():
-        t_params[name].mul_(decay).add_(s.detach(), alpha=1 - decay)
-    t_buffers = dict(teacher.named_buffers())
-    for name, s in student.named_buffers():
-        t = t_buffers[name]
-        if t.is_floating_point():
-            t.mul_(decay).add_(s, alpha=1 - decay)
-        else:
-            t.copy_(s)
-
-
 @HOOKS.register_module()
 class TeacherScheduleHook(Hook):
     """S4M's teacher: pre-trained, frozen during a guided burn-in, then a copy
-    of the student, then its exponential moving average.
+    of the student, then its exponential moving average. The hook decides
+    when; the arithmetic is in :mod:`s4m_mm.models.utils.teacher`
+    (``load_teacher_weights``, ``copy_weights``, ``ema_update``).
 
     - ``before_train`` of a fresh run (iteration 0): the teacher gets the
       stage-1 checkpoint (a plain Mask2Former state dict; keys must match
@@ -100,34 +79,10 @@ class TeacherScheduleHook(Hook):
                 runner.logger.info('student initialised from the teacher')
 
     def load_teacher(self, teacher: nn.Module, runner=None) -> None:
-        if self.teacher_checkpoint is None:
-            raise ValueError(
-                'TeacherScheduleHook: teacher_checkpoint is None; stage 2 '
-                'starts from a stage-1 teacher (set custom_hooks[...]'
-                '.teacher_checkpoint)')
-        path = resolve_asset_path(self.teacher_checkpoint,
-                                  'teacher checkpoint')
-        state = _load_checkpoint(path, map_location='cpu')
-        state = state.get('state_dict', state)
-        own = teacher.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        wrong = [
-            f'{k}: checkpoint {tuple(state[k].shape)} vs teacher '
-            f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(state))
-            if own[k].shape != state[k].shape
-        ]
-        if missing or unexpected or wrong:
-            raise RuntimeError(
-                f'teacher checkpoint {path!r} does not fit the teacher '
-                f'({type(teacher).__name__}): {len(missing)} missing keys '
-                f'{missing[:3]}, {len(unexpected)} unexpected keys '
-                f'{unexpected[:3]}, {len(wrong)} shape mismatches '
-                f'{wrong[:3]}; is it a stage-1 checkpoint of the same '
-                'architecture and class count?')
-        teacher.load_state_dict(state)
-        if runner is not None:
-            runner.logger.info(f'teacher loaded from {path}')
+        """Load ``teacher_checkpoint`` into ``teacher`` (see
+        :func:`s4m_mm.models.utils.load_teacher_weights`)."""
+        load_teacher_weights(teacher, self.teacher_checkpoint,
+                             None if runner is None else runner.logger)
 
     def after_train_iter(self,
                          runner: Runner,
