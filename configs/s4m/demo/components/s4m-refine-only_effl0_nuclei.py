@@ -1,0 +1,6 @@
+# Component study on the demo: the mean teacher + SAM refinement of the
+# pseudo-labels (the demo student's LiteMedSAM, box prompt and agreement
+# gate), without ARP; the strong photometric augmentation is kept.
+_base_ = '../s4m-student_effl0_nuclei.py'
+
+model = dict(unsup_batch_augments=[_base_.strong_aug])

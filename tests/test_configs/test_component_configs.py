@@ -1,0 +1,55 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""The students of the component study on the demo: each switches its
+components by config lines only, and differs from the demo student in
+nothing else."""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(REPO, 'configs/s4m/demo')
+ARP, STRONG = 'AdaptiveRandomPaste', 'StrongPhotometricAug'
+
+#: config -> (SAM refinement, batch augments in order)
+COMPONENTS = {
+    's4m-mean-teacher_effl0_nuclei.py': (False, [STRONG]),
+    's4m-refine-only_effl0_nuclei.py': (True, [STRONG]),
+    's4m-arp-unrefined_effl0_nuclei.py': (False, [ARP, STRONG]),
+    's4m-full_effl0_nuclei.py': (True, [ARP, STRONG]),
+}
+
+
+def without_components(cfg):
+    """The config as a dict without what the study switches."""
+    out = cfg.to_dict()
+    out['model'] = {
+        k: v
+        for k, v in out['model'].items()
+        if k not in ('refiner', 'unsup_batch_augments')
+    }
+    out['custom_hooks'] = [
+        h for h in out['custom_hooks']
+        if h['type'] != 'PseudoLabelRefineHook'
+    ]
+    return out
+
+
+@pytest.mark.parametrize('name', sorted(COMPONENTS))
+def test_component_switches_and_nothing_else(name):
+    refine, augments = COMPONENTS[name]
+    cfg = Config.fromfile(osp.join(DEMO, 'components', name))
+    demo = Config.fromfile(osp.join(DEMO, 's4m-student_effl0_nuclei.py'))
+    assert (cfg.model.refiner is not None) == refine
+    assert [a['type'] for a in cfg.model.unsup_batch_augments] == augments
+    hooks = [h.type for h in cfg.custom_hooks]
+    # the refine hook goes with the refiner; quality measured for every run
+    assert ('PseudoLabelRefineHook' in hooks) == refine
+    assert 'PseudoLabelQualityHook' in hooks
+    if refine:
+        assert cfg.model.refiner == demo.model.refiner
+    if ARP in augments:
+        assert cfg.model.unsup_batch_augments == \
+            demo.model.unsup_batch_augments
+    assert without_components(cfg) == without_components(demo)
+    assert cfg.randomness.seed == 0
