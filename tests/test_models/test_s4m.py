@@ -136,6 +136,9 @@ def test_defaults_are_the_papers():
     assert all(p.requires_grad for p in model.student.panoptic_head
                .parameters())
     assert model.refiner is None and model.refine_enabled is False
+    # pseudo-labels are kept only on the iterations the quality hook asks
+    assert model.record_pseudo_labels is False
+    assert model.pseudo_label_record is None
 
 
 def test_loss_weights_sup_and_unsup_losses_by_their_weights(s4m):
@@ -174,11 +177,17 @@ def test_loss_weights_sup_and_unsup_losses_by_their_weights(s4m):
     assert float(sup['loss_mask']) != pytest.approx(float(unsup['loss_mask']))
 
 
-def test_small_unlabeled_batch_is_refused(s4m):
+def test_small_unlabeled_batch_is_refused(s4m, monkeypatch):
+    def forward_ran(*args):
+        raise AssertionError('a forward ran before the batch-size check')
+
+    monkeypatch.setattr(s4m, 'loss_by_gt_instances', forward_ran)
     inputs, samples, _ = multi_batch(s4m)
     inputs = {k: v[:2] for k, v in inputs.items()}
     samples = {k: v[:2] for k, v in samples.items()}
-    with pytest.raises(ValueError, match='needs more than 2'):
+    # refused by S4M before any forward, naming the config keys to change
+    with pytest.raises(ValueError, match=r'needs more than 2[\s\S]*'
+                       r'train_dataloader\.batch_size'):
         s4m.loss(inputs, samples)
 
 
@@ -230,6 +239,36 @@ def test_teacher_raw_outputs_are_the_last_decoder_layer_in_eval(s4m):
                                                    samples['unsup_teacher'])
     assert len(cls_all) == 2  # one decoder layer + the query init
     assert torch.equal(cls, cls_all[-1]) and torch.equal(masks, masks_all[-1])
+
+
+def test_raw_outputs_are_the_last_of_several_layers(s4m, monkeypatch):
+    # the tiny teacher has one decoder layer, where [1] is [-1]: a head
+    # with three outputs per list tells them apart
+    outputs = [torch.full((1, 2, 2), float(i)) for i in range(3)]
+    monkeypatch.setattr(s4m.teacher.panoptic_head, 'forward',
+                        lambda x, samples: (outputs, outputs[::-1]))
+    cls, masks = s4m.teacher_raw_outputs(torch.zeros(1, 3, SIZE, SIZE),
+                                         [DetDataSample()])
+    assert cls is outputs[2] and masks is outputs[0]
+
+
+def test_teacher_masks_on_a_wide_batch_are_logits_above_zero(
+        s4m, monkeypatch):
+    # 2 x 4 logits (3 in columns 0-1, exactly 0 in columns 2-3) upsampled
+    # to 8 x 16: bilinear without corner alignment reads column x at
+    # (x + 0.5) / 4 - 0.5, positive for x <= 9 and exactly 0 from x = 10
+    logits = torch.zeros(1, 1, 2, 4)
+    logits[..., :2] = 3.0
+    cls = torch.tensor([[[9.0, 0.0]]])
+    monkeypatch.setattr(s4m, 'teacher_raw_outputs',
+                        lambda inputs, samples: (cls, logits))
+    sample = DetDataSample(metainfo=dict(img_shape=(8, 16)))
+    (inst, ) = s4m.select_teacher_instances(torch.zeros(1, 3, 8, 16),
+                                            [sample])
+    expected = torch.zeros(8, 16, dtype=torch.bool)
+    expected[:, :10] = True
+    assert inst.masks.shape == (1, 8, 16)
+    assert torch.equal(inst.masks[0], expected)
 
 
 # ----------------------------------------------------------------------
@@ -423,6 +462,10 @@ def test_a_batch_augment_config_that_is_not_a_list_is_refused():
         MODELS.build(cfg)
     cfg.unsup_batch_augments = ['StrongPhotometricAug']
     with pytest.raises(TypeError, match=r'unsup_batch_augments\[0\] must'):
+        MODELS.build(cfg)
+    cfg.unsup_batch_augments = [dict(type='StrongPhotometricAug'),
+                                dict(min_area=0)]  # no type
+    with pytest.raises(TypeError, match=r'unsup_batch_augments\[1\] must'):
         MODELS.build(cfg)
 
 
