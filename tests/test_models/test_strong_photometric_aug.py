@@ -117,6 +117,21 @@ def test_stays_in_valid_area():
     assert not torch.equal(outputs[:, :, :20, :24], inputs[:, :, :20, :24])
 
 
+def test_a_wide_batch_is_augmented_to_its_right_edge():
+    # 8 x 24 images (h x w) of coloured noise, grayscale always: every
+    # pixel, the columns right of 8 too, has equal channels afterwards
+    g = torch.Generator().manual_seed(0)
+    inputs = torch.randint(0, 256, (2, 3, 8, 24), generator=g).float()
+    for metainfo in ({}, dict(img_shape=(8, 24))):
+        samples = [DetDataSample(metainfo=metainfo) for _ in range(2)]
+        aug = StrongPhotometricAug(color_jitter_prob=0.0, grayscale_prob=1.0,
+                                   blur_prob=0.0)
+        outputs, _ = aug(inputs, samples)
+        assert torch.allclose(outputs[:, 0], outputs[:, 1])
+        assert torch.allclose(outputs[:, 1], outputs[:, 2])
+        assert not torch.allclose(inputs[:, 0], inputs[:, 1])
+
+
 def test_reproducible_with_seed():
     inputs, samples = batch()
     first = StrongPhotometricAug(generator_seed=3)(inputs, samples)[0]
