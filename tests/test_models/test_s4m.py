@@ -22,6 +22,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
+from s4m_mm.models.detectors import S4M
 from s4m_mm.structures import TensorMasks
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -574,6 +575,22 @@ def test_pseudo_instances_follow_the_student_view(s4m, teacher_view,
         [[0.9, 0.8, 0.7][k] for k in kept])
     assert torch.equal(inst.masks, padded(s['gt_masks'], s_pad))
     assert inst.bboxes.tolist() == s['gt_bboxes'].tensor.tolist()
+
+
+def test_boxes_come_from_the_final_masks_of_either_kind():
+    # an augment may hand back BitmapMasks (ARP keeps the kind it gets)
+    masks = np.zeros((2, 6, 10), dtype=np.uint8)
+    masks[0, 1:3, 2:7] = 1
+    masks[1, 5, 9] = 1
+    samples = []
+    for kind in (torch.from_numpy, lambda m: BitmapMasks(m, 6, 10)):
+        sample = DetDataSample()
+        sample.gt_instances = InstanceData(labels=torch.tensor([0, 1]),
+                                           masks=kind(masks.copy()))
+        samples.append(sample)
+    for sample in S4M.add_boxes_from_masks(samples):
+        assert sample.gt_instances.bboxes.tolist() == [[2, 1, 7, 3],
+                                                       [9, 5, 10, 6]]
 
 
 def test_crop_drops_the_instances_it_removes(s4m):
