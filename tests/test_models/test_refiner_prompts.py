@@ -173,56 +173,51 @@ def row_mask(cols):
 
 
 #: per instance: the teacher's mask, SAM's best candidate and its IoU with
-#: the teacher's (by hand), SAM's predicted IoU of that candidate and where
-#: it is among the three candidates
+#: the teacher's (by hand) and SAM's predicted IoU of that candidate
 GATE_CASES = [
     # identical: IoU 1
     dict(teacher=row_mask(slice(0, 10)), best=row_mask(slice(0, 10)),
-         iou=1.0, pred=0.875, slot=2),
+         iou=1.0, pred=0.875),
     # 4 of 8 pixels: IoU exactly 0.5
     dict(teacher=row_mask(slice(0, 8)), best=row_mask(slice(0, 4)),
-         iou=0.5, pred=0.25, slot=1),
+         iou=0.5, pred=0.25),
     # 4 of 10 pixels: IoU 0.4
     dict(teacher=row_mask(slice(0, 10)), best=row_mask(slice(0, 4)),
-         iou=0.4, pred=0.9375, slot=0),
+         iou=0.4, pred=0.9375),
     # disjoint: IoU 0; predicted IoU exactly 0.75
     dict(teacher=row_mask(slice(0, 4)), best=row_mask(slice(8, 16)),
-         iou=0.0, pred=0.75, slot=2),
+         iou=0.0, pred=0.75),
 ]
 
 
 class ScriptedSAM:
-    """Stands in for ``refiner.sam.predict_masks``: three candidates per
-    prompt, the best one (highest predicted IoU) at ``slot``; the others
-    are the teacher's mask, so picking a wrong candidate shows."""
+    """Stands in for ``refiner.sam.predict_best_masks``: SAM's best
+    candidate of each prompt (highest predicted IoU) is the case's
+    ``best`` mask with predicted IoU ``pred``. (That the adapter picks the
+    best of its three candidates is tested in test_sam_adapter.py.)"""
 
     def __init__(self, cases):
         self.cases = cases
         self.calls = 0
 
     def __call__(self, embeddings, image_index, points=None,
-                 point_labels=None, boxes=None, multimask_output=True,
-                 out_size=None):
+                 point_labels=None, boxes=None, out_size=None):
         self.calls += 1
-        assert multimask_output and tuple(out_size) == GATE_HW
-        logits = torch.full((len(self.cases), 3, *GATE_HW), -4.0)
-        ious = torch.zeros(len(self.cases), 3)
+        assert tuple(out_size) == GATE_HW
+        logits = torch.full((len(self.cases), *GATE_HW), -4.0)
+        ious = torch.zeros(len(self.cases))
         for k, case in enumerate(self.cases):
-            for slot in range(3):
-                chosen = case['best'] if slot == case['slot'] else \
-                    case['teacher']
-                logits[k, slot][chosen] = 4.0
-                ious[k, slot] = case['pred'] if slot == case['slot'] else \
-                    case['pred'] / 2
+            logits[k][case['best']] = 4.0
+            ious[k] = case['pred']
             # a logit of exactly 0 is not foreground
-            logits[k, case['slot'], 3, 15] = 0.0
+            logits[k, 3, 15] = 0.0
         return logits, ious
 
 
 def gate_refiner(gate):
     refiner = SAMPseudoLabelRefiner(sam=dict(SAM1), prompt='box', gate=gate)
     script = ScriptedSAM(GATE_CASES)
-    refiner.sam.predict_masks = script
+    refiner.sam.predict_best_masks = script
     return refiner, script
 
 
@@ -350,7 +345,7 @@ def test_prompts_go_to_the_embeddings_device():
         seen.append((image_index.device, boxes.device))
         return script(embeddings, image_index, boxes=boxes, **kwargs)
 
-    refiner.sam.predict_masks = predict
+    refiner.sam.predict_best_masks = predict
     on_meta = SAMEmbeddings(torch.zeros(2, 256, 4, 4, device='meta'),
                             GATE_HW)
     out, _ = refiner.refine_embedded(on_meta, gate_instances())

@@ -305,6 +305,28 @@ def test_batched_prompts_equal_per_image_calls():
         torch.testing.assert_close(feats[sel], ref)
 
 
+def test_best_masks_are_the_highest_predicted_iou_candidates():
+    """predict_best_masks upsamples only the chosen candidate: the same
+    logits as predict_masks' three candidates followed by the argmax."""
+    adapter = small_vit(img_size=128, encoder_depth=1, decoder_chunk=3)
+    emb = adapter.embed_images(random_images(2, 40, 56, seed=3))
+    gen = torch.Generator().manual_seed(4)
+    index = torch.tensor([0, 1, 1, 0, 1])
+    points = torch.rand(5, 3, 2, generator=gen) * torch.tensor([56., 40.])
+    labels = torch.ones(5, 3)
+    masks, ious = adapter.predict_masks(
+        emb, index, points=points, point_labels=labels, out_size=(20, 28))
+    best, best_iou = adapter.predict_best_masks(
+        emb, index, points=points, point_labels=labels, out_size=(20, 28))
+    pick = ious.argmax(dim=1)
+    assert best.shape == (5, 20, 28) and best_iou.shape == (5, )
+    torch.testing.assert_close(best, masks[torch.arange(5), pick])
+    torch.testing.assert_close(best_iou, ious.max(dim=1).values)
+    with pytest.raises(TypeError, match='predict_best_masks'):
+        adapter.predict_best_masks(emb.image, index, points=points,
+                                   point_labels=labels)
+
+
 def test_outputs_match_segment_anything_decoder(vit_b):
     """Same math as segment_anything's predictor on one image: masks from
     ``MaskDecoder.forward`` + ``Sam.postprocess_masks``, point features as

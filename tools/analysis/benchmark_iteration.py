@@ -257,31 +257,50 @@ def timed_train_step(model, optim_wrapper, batches, device):
 def refinement_batched_vs_per_image(model, batches, device, iters):
     """Median seconds of SAM refinement of one unlabeled batch: batched (one
     encoder pass for the batch, one decoder call for all instances) and one
-    image at a time (encoder and decoder per image)."""
-    batched, per_image, counts = [], [], []
-    for _ in range(iters):
+    image at a time (encoder and decoder per image), on the same batches.
+
+    The two run in turn, the first one alternating between iterations, so
+    that neither always inherits the caches (or the other load) of the
+    other; wall and process CPU seconds are both reported.
+    """
+    times = dict(batched=[], per_image=[])
+    cpu = dict(batched=[], per_image=[])
+    counts = []
+
+    def batched(images, instances):
+        model.refiner(images, instances)
+
+    def per_image(images, instances):
+        for i, inst in enumerate(instances):
+            model.refiner(images[i:i + 1], [inst])
+
+    runs = dict(batched=batched, per_image=per_image)
+    for it in range(iters):
         data = model.data_preprocessor(next(batches), True)
         inputs = data['inputs']['unsup_teacher']
         instances = model.select_teacher_instances(
             inputs, data['data_samples']['unsup_teacher'])
         images = model.denormalize(inputs)
         counts.append(sum(len(inst) for inst in instances))
-        sync(device)
-        start = time.perf_counter()
-        model.refiner(images, instances)
-        sync(device)
-        batched.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        for i, inst in enumerate(instances):
-            model.refiner(images[i:i + 1], [inst])
-        sync(device)
-        per_image.append(time.perf_counter() - start)
+        order = list(runs) if it % 2 == 0 else list(runs)[::-1]
+        for name in order:
+            sync(device)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            runs[name](images, instances)
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    median_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     return dict(
         pseudo_instances_per_batch=statistics.mean(counts),
-        batched_s=statistics.median(batched),
-        per_image_s=statistics.median(per_image),
-        per_image_over_batched=statistics.median(per_image) /
-        statistics.median(batched))
+        batched_s=median['batched'],
+        per_image_s=median['per_image'],
+        batched_cpu_s=median_cpu['batched'],
+        per_image_cpu_s=median_cpu['per_image'],
+        per_image_over_batched=median['per_image'] / median['batched'],
+        per_image_over_batched_cpu=median_cpu['per_image'] /
+        median_cpu['batched'])
 
 
 def peak_memory_mb(device):
@@ -383,7 +402,9 @@ def table(report: dict) -> str:
                  'batched '
                  f'{ref["batched_s"]:.3f} s, one image at a time '
                  f'{ref["per_image_s"]:.3f} s '
-                 f'(x{ref["per_image_over_batched"]:.2f})')
+                 f'(x{ref["per_image_over_batched"]:.2f}; CPU seconds '
+                 f'{ref["batched_cpu_s"]:.3f} / {ref["per_image_cpu_s"]:.3f}'
+                 f', x{ref["per_image_over_batched_cpu"]:.2f})')
     return '\n'.join(lines)
 
 

@@ -149,18 +149,16 @@ class SAMPseudoLabelRefiner(nn.Module):
         prompts = self.prompts(instances, (H, W), generator)
         out_device = self.device_of(instances)
         prompts = {k: v.to(embeddings.device) for k, v in prompts.items()}
-        logits, pred_iou = self.sam.predict_masks(
+        # multimask, the candidate of highest predicted IoU
+        logits, sam_iou = self.sam.predict_best_masks(
             embeddings,
             prompts['image_index'],
             points=prompts.get('points'),
             point_labels=prompts.get('point_labels'),
             boxes=prompts.get('boxes'),
-            multimask_output=True,
             out_size=(H, W))
-        best = pred_iou.argmax(dim=1)
-        rows = torch.arange(total, device=best.device)
-        sam_masks = (logits[rows, best] > 0).to(out_device)
-        sam_iou = pred_iou[rows, best].to(out_device)
+        sam_masks = (logits > 0).to(out_device)
+        sam_iou = sam_iou.to(out_device)
         teacher_masks = torch.cat([inst.masks for inst in instances])
         agreement = mask_iou(teacher_masks, sam_masks)
         accept = torch.ones_like(agreement, dtype=torch.bool)

@@ -549,6 +549,48 @@ class BaseSAMAdapter(nn.Module, metaclass=ABCMeta):
             num = boxes.shape[0]
         return num
 
+    def _decoded_parts(self, embeddings: SAMEmbeddings,
+                       image_index: Optional[Tensor],
+                       points: Optional[Tensor],
+                       point_labels: Optional[Tensor],
+                       boxes: Optional[Tensor], multimask_output: bool,
+                       method: str):
+        """Check the prompts and decode them image by image.
+
+        Yields:
+            tuple[Tensor, Tensor, Tensor]: per image and ``decoder_chunk``,
+            the rows of its prompts ``(n,)``, their low-resolution logits
+            ``(n, M, 4h, 4w)`` and IoU predictions ``(n, M)``, float32.
+        """
+        self._check_embeddings(embeddings, method)
+        num = self._check_mask_prompts(points, point_labels, boxes)
+        device = embeddings.device
+        self._follow_device(device)
+        img_shape = embeddings.img_shape
+        index = self._resolve_image_index(embeddings, image_index, num,
+                                          method)
+        if points is not None:
+            points = self.to_input_coords(
+                points.to(device, torch.float32), img_shape)
+            point_labels = point_labels.to(device, torch.float32)
+        if boxes is not None:
+            boxes = self.to_input_coords(
+                boxes.to(device, torch.float32).view(-1, 2, 2),
+                img_shape).view(-1, 4)
+        for start in range(0, num, self.decoder_chunk):
+            part = slice(start, start + self.decoder_chunk)
+            sparse = self._sparse_prompts(
+                None if points is None else points[part],
+                None if points is None else point_labels[part],
+                None if boxes is None else boxes[part])
+            part_index = index[part]
+            for image in torch.unique(part_index).tolist():
+                rows = (part_index == image).nonzero().squeeze(1)
+                with self._autocast(device):
+                    low_res, iou = self._decode_image(
+                        embeddings[image], sparse[rows], multimask_output)
+                yield start + rows, low_res.float(), iou.float()
+
     @torch.no_grad()
     def predict_masks(
         self,
@@ -589,38 +631,59 @@ class BaseSAMAdapter(nn.Module, metaclass=ABCMeta):
             ``multimask_output`` else 1. A binary mask is ``logits > 0``.
         """
         self._check_embeddings(embeddings, 'predict_masks')
-        num = self._check_mask_prompts(points, point_labels, boxes)
-        device = embeddings.device
-        self._follow_device(device)
         img_shape = embeddings.img_shape
         out_size = img_shape if out_size is None else tuple(
             int(s) for s in out_size)
-        index = self._resolve_image_index(embeddings, image_index, num,
-                                          'predict_masks')
-        if points is not None:
-            points = self.to_input_coords(
-                points.to(device, torch.float32), img_shape)
-            point_labels = point_labels.to(device, torch.float32)
-        if boxes is not None:
-            boxes = self.to_input_coords(
-                boxes.to(device, torch.float32).view(-1, 2, 2),
-                img_shape).view(-1, 4)
+        num = self._check_mask_prompts(points, point_labels, boxes)
         num_out = 3 if multimask_output else 1
+        device = embeddings.device
         masks = torch.zeros((num, num_out, *out_size), device=device)
         ious = torch.zeros((num, num_out), device=device)
-        for start in range(0, num, self.decoder_chunk):
-            part = slice(start, start + self.decoder_chunk)
-            sparse = self._sparse_prompts(
-                None if points is None else points[part],
-                None if points is None else point_labels[part],
-                None if boxes is None else boxes[part])
-            part_index = index[part]
-            for image in torch.unique(part_index).tolist():
-                rows = (part_index == image).nonzero().squeeze(1)
-                with self._autocast(device):
-                    low_res, iou = self._decode_image(
-                        embeddings[image], sparse[rows], multimask_output)
-                masks[start + rows] = self.postprocess_masks(
-                    low_res.float(), img_shape, out_size)
-                ious[start + rows] = iou.float()
+        for rows, low_res, iou in self._decoded_parts(
+                embeddings, image_index, points, point_labels, boxes,
+                multimask_output, 'predict_masks'):
+            masks[rows] = self.postprocess_masks(low_res, img_shape,
+                                                 out_size)
+            ious[rows] = iou
+        return masks, ious
+
+    @torch.no_grad()
+    def predict_best_masks(
+        self,
+        embeddings: SAMEmbeddings,
+        image_index: Optional[Tensor],
+        points: Optional[Tensor] = None,
+        point_labels: Optional[Tensor] = None,
+        boxes: Optional[Tensor] = None,
+        out_size: Optional[Sequence[int]] = None,
+    ) -> Tuple[Tensor, Tensor]:
+        """Of SAM's three candidates per prompt (``multimask_output``), the
+        one with the highest predicted IoU: ``predict_masks(...,
+        multimask_output=True)`` followed by the argmax, but only the chosen
+        candidate is upsampled to ``out_size`` (a third of the resampling
+        and of the memory).
+
+        Args: as :meth:`predict_masks`, without ``multimask_output``.
+
+        Returns:
+            tuple[Tensor, Tensor]: mask logits ``(N, H_out, W_out)`` and
+            their IoU predictions ``(N,)``, float32.
+        """
+        self._check_embeddings(embeddings, 'predict_best_masks')
+        img_shape = embeddings.img_shape
+        out_size = img_shape if out_size is None else tuple(
+            int(s) for s in out_size)
+        num = self._check_mask_prompts(points, point_labels, boxes)
+        device = embeddings.device
+        masks = torch.zeros((num, *out_size), device=device)
+        ious = torch.zeros((num, ), device=device)
+        for rows, low_res, iou in self._decoded_parts(
+                embeddings, image_index, points, point_labels, boxes, True,
+                'predict_best_masks'):
+            best = iou.argmax(dim=1)
+            pick = torch.arange(len(rows), device=device)
+            chosen, best_iou = low_res[pick, best], iou[pick, best]
+            masks[rows] = self.postprocess_masks(chosen[:, None], img_shape,
+                                                 out_size)[:, 0]
+            ious[rows] = best_iou
         return masks, ious
