@@ -305,7 +305,8 @@ class RefinerSpy(nn.Module):
         super().__init__()
         self.calls = []
 
-    def forward(self, images, instances):
+    def forward(self, images, instances, data_samples=None):
+        assert len(data_samples) == len(instances)
         self.calls.append((images.clone(), instances))
         out = []
         for inst in instances:

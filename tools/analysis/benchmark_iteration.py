@@ -86,6 +86,13 @@ def parse_args():
         'it is set to 0, so that every iteration pays for its encoder '
         'passes, as in the paper, and the batched / per-image comparison '
         'is not decided by cache hits)')
+    parser.add_argument(
+        '--frame', choices=['view', 'source'], default=None,
+        help='override the refiner\'s frame (source: SAM embeddings of '
+        'the source images from a SAMEmbeddingStore, warm after the first '
+        'pass; --store-dir puts it on disk)')
+    parser.add_argument('--store-dir', default=None,
+                        help='disk_dir of the store with --frame source')
     parser.add_argument('--score-thr', type=float, default=None,
                         help='override semi_train_cfg.score_thr')
     parser.add_argument('--iters', type=int, default=3)
@@ -125,6 +132,14 @@ def benchmark_config(args) -> Config:
             else args.sam_autocast
     if not args.keep_embed_cache:
         sam.embed_cache_size = 0
+    if args.frame is not None:
+        cfg.model.refiner.frame = args.frame
+        if args.frame == 'view':
+            cfg.model.refiner.pop('store', None)
+            cfg.model.refiner.pop('source_loader', None)
+    if args.store_dir is not None:
+        cfg.model.refiner.store = dict(
+            cfg.model.refiner.get('store') or {}, disk_dir=args.store_dir)
     if args.score_thr is not None:
         cfg.model.semi_train_cfg.score_thr = args.score_thr
     return cfg
@@ -214,13 +229,22 @@ def timed_iteration(model, optim_wrapper, batches, device):
     with timer('teacher'):
         instances = model.select_teacher_instances(
             inputs['unsup_teacher'], samples['unsup_teacher'])
-    if model.refiner is not None:
+    refiner = model.refiner
+    if refiner is not None and refiner.frame == 'source':
+        # the encoder part: the store's look-ups and the misses' encoding;
+        # the decoder part looks the (now remembered) embeddings up again
+        view_samples = samples['unsup_teacher']
+        with timer('sam_encoder'):
+            refiner.source_embeddings(view_samples, inputs['sup'].device)
+        with timer('sam_decoder'):
+            instances, _ = refiner.refine_in_source_frame(
+                instances, view_samples, inputs['unsup_teacher'].shape[-2:])
+    elif refiner is not None:
         images = model.denormalize(inputs['unsup_teacher'])
         with timer('sam_encoder'):
-            embeddings = model.refiner.embed(images)
+            embeddings = refiner.embed(images)
         with timer('sam_decoder'):
-            instances, _ = model.refiner.refine_embedded(
-                embeddings, instances)
+            instances, _ = refiner.refine_embedded(embeddings, instances)
     num_pseudo = sum(len(inst) for inst in instances)
     teacher_samples = model.as_pseudo_samples(samples['unsup_teacher'],
                                               instances)
@@ -267,26 +291,27 @@ def refinement_batched_vs_per_image(model, batches, device, iters):
     cpu = dict(batched=[], per_image=[])
     counts = []
 
-    def batched(images, instances):
-        model.refiner(images, instances)
+    def batched(images, instances, samples):
+        model.refiner(images, instances, data_samples=samples)
 
-    def per_image(images, instances):
+    def per_image(images, instances, samples):
         for i, inst in enumerate(instances):
-            model.refiner(images[i:i + 1], [inst])
+            model.refiner(images[i:i + 1], [inst],
+                          data_samples=samples[i:i + 1])
 
     runs = dict(batched=batched, per_image=per_image)
     for it in range(iters):
         data = model.data_preprocessor(next(batches), True)
         inputs = data['inputs']['unsup_teacher']
-        instances = model.select_teacher_instances(
-            inputs, data['data_samples']['unsup_teacher'])
+        samples = data['data_samples']['unsup_teacher']
+        instances = model.select_teacher_instances(inputs, samples)
         images = model.denormalize(inputs)
         counts.append(sum(len(inst) for inst in instances))
         order = list(runs) if it % 2 == 0 else list(runs)[::-1]
         for name in order:
             sync(device)
             start, start_cpu = time.perf_counter(), time.process_time()
-            runs[name](images, instances)
+            runs[name](images, instances, samples)
             sync(device)
             times[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
@@ -353,6 +378,9 @@ def run_method(args) -> dict:
     if model.refiner is not None:
         sam = model.refiner.sam
         result['sam'] = dict(
+            frame=model.refiner.frame,
+            store=None if model.refiner.store is None else dict(
+                model.refiner.store.stats),
             sam_type=sam.sam_type,
             weights='random' if sam.checkpoint is None else 'real',
             autocast=sam.autocast_dtype,

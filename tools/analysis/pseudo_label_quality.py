@@ -81,7 +81,8 @@ def main():
         inputs, samples = data['inputs'], data['data_samples']
         # the teacher runs once; SAM refines that same selection
         selected = model.select_teacher_instances(inputs, samples)
-        refined, _ = model.refiner(model.denormalize(inputs), selected)
+        refined, _ = model.refiner(
+            model.denormalize(inputs), selected, data_samples=samples)
         for key, instances in (('teacher', selected), ('refined', refined)):
             for sample, inst in zip(samples, instances):
                 gt = sample.gt_instances.masks.to_tensor(

@@ -287,18 +287,24 @@ class S4M(SemiBaseDetector):
             batch_inputs, batch_data_samples)
         stats: Dict[str, float] = {}
         if self.refiner is not None and self.refine_enabled:
-            instances, stats = self.refine(batch_inputs, instances)
+            instances, stats = self.refine(batch_inputs, instances,
+                                           batch_data_samples)
         if self.pseudo_label_record is not None:
             self.pseudo_label_record.update(
                 teacher=selected, refined=instances)
         return self.as_pseudo_samples(batch_data_samples, instances), dict(
             refine_stats=stats)
 
-    def refine(self, batch_inputs: Tensor, instances: List[InstanceData]
+    def refine(self, batch_inputs: Tensor, instances: List[InstanceData],
+               batch_data_samples: Optional[SampleList] = None
                ) -> Tuple[List[InstanceData], Dict[str, float]]:
         """SAM refinement of the teacher's instances of the normalised
-        teacher view ``batch_inputs`` (SAM gets RGB 0-255)."""
-        return self.refiner(self.denormalize(batch_inputs), instances)
+        teacher view ``batch_inputs`` (SAM gets RGB 0-255); the view's data
+        samples give a source-frame refiner each view's
+        ``homography_matrix`` and ``img_path``."""
+        return self.refiner(
+            self.denormalize(batch_inputs), instances,
+            data_samples=batch_data_samples)
 
     @staticmethod
     def as_pseudo_samples(batch_data_samples: SampleList,

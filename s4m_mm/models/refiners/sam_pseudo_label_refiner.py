@@ -1,16 +1,25 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import mmcv
+import numpy as np
 import torch
+from mmengine.fileio import get
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from mmdet.registry import MODELS
-from s4m_mm.models.sam import SAMEmbeddings
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.structures import SampleList
+from s4m_mm.models.sam import SAMEmbeddings, StoreKey
+from s4m_mm.models.utils.geometry import (transform_boxes, transform_points,
+                                          warp_logits)
 from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks, mask_iou,
                                                sample_prompt_points)
 
 PROMPT_MODES = ('points', 'box', 'box+points')
+FRAMES = ('view', 'source')
+#: what the source frame needs in each unlabeled sample's metainfo
+SOURCE_META_KEYS = ('img_path', 'ori_shape', 'homography_matrix')
 
 
 @MODELS.register_module()
@@ -24,6 +33,21 @@ class SAMPseudoLabelRefiner(nn.Module):
     thresholded at SAM's logit 0, replaces the pseudo-mask. The class stays.
     All instances of the batch go through one decoder call (the adapter
     chunks it) after one encoder pass per image.
+
+    Where SAM runs (``frame``):
+
+    - ``'view'`` (the paper): SAM encodes the teacher's view (the batch
+      input, padding included) every iteration and decodes there;
+    - ``'source'``: SAM encodes each image once in its source frame (the
+      decoded file, before the geometric augmentation) and keeps the
+      result in a :class:`SAMEmbeddingStore` (``store``); every view maps
+      its prompts into that frame with the inverse of its
+      ``homography_matrix`` (source -> view, recorded by mmdet's
+      transforms), decodes there, and the chosen candidate's logits are
+      warped back into the view (bilinear, then ``> 0``; outside the view's
+      ``img_shape`` is False). A missed image is read from its
+      ``img_path`` with ``source_loader`` (the options of the pipeline's
+      ``LoadImageFromFile``), so a warm store costs no image decoding.
 
     Beyond the paper (off by default):
 
@@ -41,6 +65,13 @@ class SAMPseudoLabelRefiner(nn.Module):
         point_sampling (str): ``'logits'`` (paper code) or
             ``'soft_in_mask'`` (paper text).
         gate (dict, optional): ``min_pred_iou`` and / or ``min_agreement``.
+        frame (str): ``'view'`` (default) or ``'source'``.
+        store (dict, optional): the :class:`SAMEmbeddingStore` of
+            ``frame='source'`` (``memory_bytes``, ``disk_dir``, ``dtype``);
+            default: 1 GiB in memory.
+        source_loader (dict, optional): ``backend_args``, ``color_type``
+            ['color'] and ``imdecode_backend`` ['cv2'] of the source images,
+            as the unlabeled pipeline's ``LoadImageFromFile``.
     """
 
     def __init__(self,
@@ -48,8 +79,18 @@ class SAMPseudoLabelRefiner(nn.Module):
                  prompt: str = 'points',
                  num_points: int = 3,
                  point_sampling: str = 'logits',
-                 gate: Optional[dict] = None):
+                 gate: Optional[dict] = None,
+                 frame: str = 'view',
+                 store: Optional[dict] = None,
+                 source_loader: Optional[dict] = None):
         super().__init__()
+        if frame not in FRAMES:
+            raise ValueError(f'refiner frame must be one of {FRAMES}, got '
+                             f'{frame!r}')
+        if frame == 'view' and (store is not None or
+                                source_loader is not None):
+            raise ValueError("refiner store / source_loader are options of "
+                             "frame='source'; got frame='view'")
         if prompt not in PROMPT_MODES:
             raise ValueError(f'refiner prompt must be one of {PROMPT_MODES}, '
                              f'got {prompt!r}')
@@ -67,6 +108,21 @@ class SAMPseudoLabelRefiner(nn.Module):
         self.gate = gate
         #: where SAM runs (None: the images' device); set by the hook
         self.sam_device: Optional[str] = None
+        self.frame = frame
+        self.store = None
+        self.source_loader = None
+        if frame == 'source':
+            self.store = TASK_UTILS.build(
+                dict(dict(type='SAMEmbeddingStore'), **(store or {})))
+            loader = dict(
+                backend_args=None, color_type='color',
+                imdecode_backend='cv2')
+            unknown = set(source_loader or {}) - set(loader)
+            if unknown:
+                raise ValueError(f'unknown source_loader keys '
+                                 f'{sorted(unknown)}; use {sorted(loader)}')
+            loader.update(source_loader or {})
+            self.source_loader = loader
 
     def prompts(self, instances: List[InstanceData], input_hw,
                 generator: Optional[torch.Generator] = None) -> Dict:
@@ -102,26 +158,36 @@ class SAMPseudoLabelRefiner(nn.Module):
     def forward(self,
                 images: Tensor,
                 instances: List[InstanceData],
-                generator: Optional[torch.Generator] = None
+                generator: Optional[torch.Generator] = None,
+                data_samples: Optional[SampleList] = None
                 ) -> Tuple[List[InstanceData], Dict[str, float]]:
-        """Refine the pseudo-masks of a batch: one encoder pass per image
-        (:meth:`embed`), then one decoder call for all instances
-        (:meth:`refine_embedded`).
+        """Refine the pseudo-masks of a batch. ``frame='view'``: one encoder
+        pass for the batch (:meth:`embed`), then one decoder call for all
+        instances (:meth:`refine_embedded`); ``frame='source'``:
+        :meth:`refine_in_source_frame`.
 
         Args:
             images (Tensor): ``(B, 3, H, W)`` RGB 0-255, the teacher's view.
             instances (list[InstanceData]): per image, ``masks (N, H, W)``
                 bool in the input frame and ``mask_logits (N, h, w)``.
+            data_samples (list[DetDataSample], optional): the view's
+                samples; ``frame='source'`` needs their ``img_path``,
+                ``ori_shape``, ``homography_matrix`` and ``img_shape``.
 
         Returns:
             tuple: the refined instances (new objects; ``masks`` replaced,
             everything else kept) and statistics: ``instances``,
             ``refined`` (masks replaced), ``iou_teacher_refined`` (mean IoU
-            of the teacher's and SAM's masks) and ``sam_pred_iou``.
+            of the teacher's and SAM's masks) and ``sam_pred_iou``; in the
+            source frame also ``store_hits`` / ``store_misses`` (images).
         """
         if sum(len(inst) for inst in instances) == 0:
             return [inst.clone() for inst in instances], dict(
                 instances=0, refined=0)
+        if self.frame == 'source':
+            return self.refine_in_source_frame(instances, data_samples,
+                                               tuple(images.shape[-2:]),
+                                               generator)
         return self.refine_embedded(self.embed(images), instances, generator)
 
     @torch.no_grad()
@@ -142,12 +208,10 @@ class SAMPseudoLabelRefiner(nn.Module):
         in one (chunked) decoder call per image on the images'
         ``embeddings`` (whose frame is the instances' input frame)."""
         H, W = embeddings.img_shape
-        total = sum(len(inst) for inst in instances)
-        if total == 0:
+        if sum(len(inst) for inst in instances) == 0:
             return [inst.clone() for inst in instances], dict(
                 instances=0, refined=0)
         prompts = self.prompts(instances, (H, W), generator)
-        out_device = self.device_of(instances)
         prompts = {k: v.to(embeddings.device) for k, v in prompts.items()}
         # multimask, the candidate of highest predicted IoU
         logits, sam_iou = self.sam.predict_best_masks(
@@ -157,8 +221,15 @@ class SAMPseudoLabelRefiner(nn.Module):
             point_labels=prompts.get('point_labels'),
             boxes=prompts.get('boxes'),
             out_size=(H, W))
-        sam_masks = (logits > 0).to(out_device)
-        sam_iou = sam_iou.to(out_device)
+        return self.replace_masks(instances, logits > 0, sam_iou)
+
+    def replace_masks(self, instances: List[InstanceData], sam_masks: Tensor,
+                      sam_iou: Tensor
+                      ) -> Tuple[List[InstanceData], Dict[str, float]]:
+        """Put SAM's masks ``(N, H, W)`` bool (all instances of the batch,
+        in order) in place of the teacher's where the gate accepts them."""
+        out_device = self.device_of(instances)
+        sam_masks, sam_iou = sam_masks.to(out_device), sam_iou.to(out_device)
         teacher_masks = torch.cat([inst.masks for inst in instances])
         agreement = mask_iou(teacher_masks, sam_masks)
         accept = torch.ones_like(agreement, dtype=torch.bool)
@@ -175,8 +246,142 @@ class SAMPseudoLabelRefiner(nn.Module):
             outputs.append(new)
             start += len(inst)
         stats = dict(
-            instances=total,
+            instances=len(teacher_masks),
             refined=int(accept.sum()),
             iou_teacher_refined=float(agreement.mean()),
             sam_pred_iou=float(sam_iou.mean()))
+        return outputs, stats
+
+    # ------------------------------------------------------------------
+    # the source frame
+    # ------------------------------------------------------------------
+    @staticmethod
+    def source_meta(sample) -> dict:
+        """The sample's ``img_path``, ``ori_shape``, ``homography_matrix``
+        and ``img_shape``; a missing one is an error naming it."""
+        meta = sample.metainfo
+        missing = [k for k in (*SOURCE_META_KEYS, 'img_shape')
+                   if k not in meta]
+        if missing:
+            raise KeyError(
+                f"refiner frame='source' needs {missing} in the unlabeled "
+                f"teacher view's metainfo (sample {meta.get('img_path')!r}):"
+                " add them to its PackDetInputs meta_keys, after geometric "
+                'transforms that record homography_matrix')
+        return meta
+
+    def load_source(self, img_path: str, ori_shape: Sequence[int]) -> Tensor:
+        """``(3, H, W)`` float32 RGB 0-255 of the file, decoded as the
+        pipeline's ``LoadImageFromFile`` with ``source_loader``."""
+        loader = self.source_loader
+        img = mmcv.imfrombytes(
+            get(img_path, backend_args=loader['backend_args']),
+            flag=loader['color_type'],
+            channel_order='rgb',
+            backend=loader['imdecode_backend'])
+        if img is None or img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(
+                f'refiner source image {img_path!r}: expected an RGB image, '
+                f'decoded {None if img is None else img.shape}')
+        if tuple(img.shape[:2]) != tuple(int(s) for s in ori_shape[:2]):
+            raise ValueError(
+                f'refiner source image {img_path!r} decodes to '
+                f'{img.shape[:2]}, but its sample says ori_shape '
+                f'{tuple(ori_shape[:2])}: source_loader must decode as the '
+                "pipeline's LoadImageFromFile")
+        return torch.from_numpy(np.ascontiguousarray(img)).permute(
+            2, 0, 1).float()
+
+    @torch.no_grad()
+    def source_embeddings(self, data_samples: SampleList,
+                          device: torch.device) -> List[SAMEmbeddings]:
+        """SAM embeddings of the samples' source images, from the store;
+        the misses are loaded, encoded together and stored."""
+        identity = self.sam.store_identity()
+        keys, outputs = [], []
+        for sample in data_samples:
+            meta = self.source_meta(sample)
+            key = StoreKey(meta['img_path'], identity, meta['ori_shape'][:2])
+            keys.append(key)
+            outputs.append(self.store.get(key))
+        missing = [i for i, out in enumerate(outputs) if out is None]
+        if missing:
+            images = [
+                self.load_source(keys[i].file, keys[i].source_hw).to(device)
+                for i in missing
+            ]
+            for i, encoded in zip(missing,
+                                  self.sam.embed_image_list(images)):
+                outputs[i] = self.store.put(keys[i], encoded)
+        self._store_misses = len(missing)
+        return [
+            SAMEmbeddings(out[0][None].to(device, torch.float32),
+                          key.source_hw,
+                          tuple(t[None].to(device, torch.float32)
+                                for t in out[1:]))
+            for key, out in zip(keys, outputs)
+        ]
+
+    @staticmethod
+    def prompts_to_source(prompts: Dict, rows: Tensor, to_source) -> Dict:
+        """The prompts ``rows`` of one image, mapped by the homography
+        ``to_source`` (view -> source)."""
+        out = {}
+        if 'points' in prompts:
+            out['points'] = transform_points(prompts['points'][rows],
+                                             to_source)
+            out['point_labels'] = prompts['point_labels'][rows]
+        if 'boxes' in prompts:
+            out['boxes'] = transform_boxes(prompts['boxes'][rows], to_source)
+        return out
+
+    @torch.no_grad()
+    def refine_in_source_frame(self,
+                               instances: List[InstanceData],
+                               data_samples: Optional[SampleList],
+                               input_hw: Sequence[int],
+                               generator: Optional[torch.Generator] = None
+                               ) -> Tuple[List[InstanceData], Dict[str,
+                                                                   float]]:
+        """Refinement with SAM in each image's source frame (see the class
+        docstring): prompts drawn in the view (as :meth:`prompts`), mapped
+        to the source, decoded on the stored source embedding, the chosen
+        logits warped back to the ``input_hw`` view."""
+        if data_samples is None or len(data_samples) != len(instances):
+            raise ValueError(
+                "refiner frame='source' needs the view's data_samples, one "
+                f'per image ({len(instances)}), got '
+                f'{None if data_samples is None else len(data_samples)}')
+        if sum(len(inst) for inst in instances) == 0:
+            return [inst.clone() for inst in instances], dict(
+                instances=0, refined=0)
+        H, W = (int(s) for s in input_hw)
+        prompts = self.prompts(instances, (H, W), generator)
+        device = torch.device(self.sam_device) if self.sam_device \
+            else self.device_of(instances)
+        prompts = {k: v.to(device) for k, v in prompts.items()}
+        embeddings = self.source_embeddings(data_samples, device)
+        total = len(prompts['image_index'])
+        sam_masks = torch.zeros((total, H, W), dtype=torch.bool,
+                                device=device)
+        sam_iou = torch.zeros((total, ), device=device)
+        for b, (sample, emb) in enumerate(zip(data_samples, embeddings)):
+            rows = (prompts['image_index'] == b).nonzero().squeeze(1)
+            if len(rows) == 0:
+                continue
+            meta = self.source_meta(sample)
+            to_view = np.asarray(meta['homography_matrix'], dtype=np.float64)
+            source = self.prompts_to_source(prompts, rows,
+                                            np.linalg.inv(to_view))
+            logits, iou = self.sam.predict_best_masks(
+                emb, None, out_size=emb.img_shape, **source)
+            masks = warp_logits(logits, to_view, (H, W)) > 0
+            h, w = meta['img_shape'][:2]
+            masks[:, h:, :] = False
+            masks[:, :, w:] = False
+            sam_masks[rows] = masks
+            sam_iou[rows] = iou
+        outputs, stats = self.replace_masks(instances, sam_masks, sam_iou)
+        stats.update(store_hits=len(data_samples) - self._store_misses,
+                     store_misses=self._store_misses)
         return outputs, stats

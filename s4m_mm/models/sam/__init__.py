@@ -1,6 +1,7 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 from .base import BaseSAMAdapter
 from .embed_cache import EmbeddingCache
+from .embed_store import SAMEmbeddingStore, StoreKey
 from .embeddings import SAMEmbeddings
 from .lite_medsam import LITE_MEDSAM_CHECKPOINT, LiteMedSAMAdapter
 from .sam1 import SAMAdapter
@@ -9,6 +10,6 @@ from .variants import SAM_ADAPTERS, sam_adapter_config
 
 __all__ = [
     'BaseSAMAdapter', 'SAMAdapter', 'LiteMedSAMAdapter', 'SAM2Adapter',
-    'SAMEmbeddings', 'EmbeddingCache', 'LITE_MEDSAM_CHECKPOINT',
-    'SAM_ADAPTERS', 'sam_adapter_config'
+    'SAMEmbeddings', 'EmbeddingCache', 'SAMEmbeddingStore', 'StoreKey',
+    'LITE_MEDSAM_CHECKPOINT', 'SAM_ADAPTERS', 'sam_adapter_config'
 ]

@@ -22,14 +22,15 @@ parent's ``.to()`` / ``.half()``, and it stays in eval mode when a parent
 calls ``.train()``. It follows the device of the tensors it is given.
 """
 import copy
+import hashlib
 from abc import ABCMeta, abstractmethod
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from s4m_mm.utils import resolve_asset_path
+from s4m_mm.utils import resolve_asset_path, update_digest
 from .checkpoints import load_sam_checkpoint
 from .embed_cache import EmbeddingCache
 from .embeddings import SAMEmbeddings
@@ -377,6 +378,43 @@ class BaseSAMAdapter(nn.Module, metaclass=ABCMeta):
         else:
             outputs = self.embed_cache.encode(inputs, self._encode)
         return SAMEmbeddings(outputs[0], img_shape, tuple(outputs[1:]))
+
+    @torch.no_grad()
+    def embed_image_list(self, images: Sequence[Tensor]) -> List[Tuple[
+            Tensor, ...]]:
+        """Encoder outputs of images of different sizes (e.g. the source
+        images of a batch), in one encoder pass per ``encoder_chunk``.
+
+        Args:
+            images (Sequence[Tensor]): each ``(3, H_i, W_i)`` RGB 0-255.
+
+        Returns:
+            list[tuple[Tensor, ...]]: per image, the image embedding
+            ``(256, h, w)`` and the high-resolution levels, float32, without
+            the batch dim (``SAMEmbeddings(out[0][None], (H_i, W_i),
+            tuple(t[None] for t in out[1:]))`` rebuilds the embeddings).
+        """
+        if not images:
+            return []
+        device = images[0].device
+        self._follow_device(device)
+        inputs = torch.cat([self.preprocess(img[None].to(device))
+                            for img in images])
+        outputs = self._encode(inputs)
+        return [tuple(level[i] for level in outputs)
+                for i in range(len(images))]
+
+    def store_identity(self) -> dict:
+        """What an embedding store keys this SAM by: the adapter, variant,
+        input size and a digest of the exact weights (computed once)."""
+        if getattr(self, '_weights_digest', None) is None:
+            digest = hashlib.sha1()
+            for name, tensor in sorted(self.sam.state_dict().items()):
+                digest.update(name.encode())
+                update_digest(digest, tensor)
+            self._weights_digest = digest.hexdigest()
+        return dict(adapter=type(self).__name__, sam_type=self.sam_type,
+                    img_size=self.img_size, weights=self._weights_digest)
 
     def _encode(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """``(B, 3, S, S)`` SAM inputs -> float32 encoder outputs."""

@@ -80,3 +80,70 @@ def carry_masks_between_views(masks: Tensor, src_metainfo: dict,
         dst_metainfo.get('homography_matrix', np.eye(3)))
     masks = warp_masks(masks, matrix, dst_metainfo['batch_input_shape'])
     return clear_padding_(masks, dst_metainfo['img_shape'])
+
+
+def _as_matrix(matrix, like: Tensor) -> Tensor:
+    return torch.as_tensor(
+        np.asarray(matrix, dtype=np.float64),
+        dtype=torch.float64).to(like.device)
+
+
+def transform_points(points: Tensor, matrix) -> Tensor:
+    """Map ``(..., 2)`` ``(x, y)`` pixel coordinates (pixel ``i`` covers
+    ``[i, i + 1)``, as mmdet's ``homography_matrix``) with a 3 x 3
+    homography; same dtype as ``points``."""
+    m = _as_matrix(matrix, points)
+    xy = points.to(torch.float64)
+    ones = torch.ones_like(xy[..., :1])
+    out = torch.cat([xy, ones], dim=-1) @ m.T
+    return (out[..., :2] / out[..., 2:3]).to(points.dtype)
+
+
+def transform_boxes(boxes: Tensor, matrix) -> Tensor:
+    """Map ``(N, 4)`` ``(x1, y1, x2, y2)`` boxes with a 3 x 3 homography:
+    the box around the four mapped corners (exact for the flips, scalings
+    and crops of mmdet's geometric transforms, which keep axes
+    aligned)."""
+    x1, y1, x2, y2 = boxes.unbind(dim=-1)
+    corners = torch.stack([
+        torch.stack([x1, y1], -1),
+        torch.stack([x2, y1], -1),
+        torch.stack([x1, y2], -1),
+        torch.stack([x2, y2], -1)
+    ], dim=-2)  # (N, 4, 2)
+    mapped = transform_points(corners, matrix)
+    return torch.cat([mapped.amin(dim=-2), mapped.amax(dim=-2)], dim=-1)
+
+
+def warp_logits(logits: Tensor, matrix, out_hw: Sequence[int],
+                fill: float = -1e4) -> Tensor:
+    """Warp ``(N, H, W)`` float maps (e.g. mask logits) with a 3 x 3 pixel
+    homography into an ``out_hw`` canvas by bilinear sampling at the output
+    pixel centres; pixels whose centre maps outside the source get
+    ``fill``.
+
+    The identity with an equal canvas returns the maps unchanged; a flip
+    samples exactly the mirrored pixel centres.
+    """
+    H_out, W_out = int(out_hw[0]), int(out_hw[1])
+    m = _as_matrix(matrix, logits)
+    if logits.shape[-2:] == (H_out, W_out) and torch.allclose(
+            m, torch.eye(3, dtype=torch.float64, device=m.device)):
+        return logits.clone()
+    n, H, W = logits.shape
+    if n == 0:
+        return logits.new_zeros((0, H_out, W_out))
+    ys, xs = torch.meshgrid(
+        torch.arange(H_out, device=logits.device, dtype=torch.float64) + 0.5,
+        torch.arange(W_out, device=logits.device, dtype=torch.float64) + 0.5,
+        indexing='ij')
+    src = transform_points(torch.stack([xs, ys], dim=-1), torch.linalg.inv(
+        m).cpu().numpy())  # (H', W', 2) float64
+    inside = (src[..., 0] >= 0) & (src[..., 0] < W) & \
+        (src[..., 1] >= 0) & (src[..., 1] < H)
+    grid = (torch.stack([src[..., 0] / W, src[..., 1] / H], dim=-1) * 2 -
+            1).to(torch.float32)
+    out = F.grid_sample(
+        logits[:, None].float(), grid[None].expand(n, -1, -1, -1),
+        mode='bilinear', padding_mode='border', align_corners=False)[:, 0]
+    return torch.where(inside, out, out.new_tensor(fill)).to(logits.dtype)
