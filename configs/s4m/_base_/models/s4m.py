@@ -34,5 +34,12 @@ s4m = dict(
         sam=_base_.sam,
         prompt='points',
         num_points=3,
-        point_sampling='logits'),
+        point_sampling='logits',
+        # SAM on each teacher view, as the paper. frame='source' with
+        # store=dict(disk_dir=...) encodes each image once (README, "SAM in
+        # the source frame"); the paper configs keep 'view': at LSJ scales
+        # > 1 (COCO up to 2.0, Cityscapes up to 2x) the source embedding
+        # is coarser than the view's, and SAM 2 Hiera-L's store is 8 MiB
+        # an image (about 0.9 TiB for COCO's unlabeled train2017)
+        frame='view'),
     unsup_batch_augments=[arp, strong_aug])
