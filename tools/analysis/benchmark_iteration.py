@@ -235,7 +235,8 @@ def timed_iteration(model, optim_wrapper, batches, device):
         # the decoder part looks the (now remembered) embeddings up again
         view_samples = samples['unsup_teacher']
         with timer('sam_encoder'):
-            refiner.source_embeddings(view_samples, inputs['sup'].device)
+            refiner.source.embeddings(refiner.sam, view_samples,
+                                      inputs['sup'].device)
         with timer('sam_decoder'):
             instances, _ = refiner.refine_in_source_frame(
                 instances, view_samples, inputs['unsup_teacher'].shape[-2:])

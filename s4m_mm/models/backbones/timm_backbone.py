@@ -60,9 +60,10 @@ class TimmBackbone(BaseModule):
         checkpoint (str | None): weights to load in :meth:`init_weights`: a
             path or ``pkg://package/path``. ``None`` asks explicitly for a
             random initialisation.
-        key_order (str): ``'name'``: checkpoint keys are timm's; ``'in_order'``:
-            tensors are matched by position against the full timm model
-            (for weights converted from another implementation).
+        key_order (str): ``'name'``: checkpoint keys are timm's;
+            ``'in_order'``: tensors are matched by position against the
+            full timm model (for weights converted from another
+            implementation).
         norm_eval (bool): keep BatchNorm layers in eval mode while training.
 
     Shapes:

@@ -1,5 +1,5 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-from typing import Dict
+from typing import Dict, Optional
 
 from torch import Tensor
 
@@ -7,7 +7,11 @@ from mmdet.models.detectors import Mask2Former
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType
-from s4m_mm.models.utils.structural_distill import sam_similarity_targets
+from s4m_mm.models.sam.source_frame import SourceFrameEncoder
+from s4m_mm.models.utils.structural_distill import (
+    sam_similarity_targets, sam_similarity_targets_in_source)
+
+FRAMES = ('view', 'source')
 
 
 @MODELS.register_module()
@@ -21,15 +25,42 @@ class SAMDistillMask2Former(Mask2Former):
     is absent from the checkpoint, which therefore loads into a stock
     :class:`Mask2Former` with a :class:`Mask2FormerHead`.
 
+    Where SAM runs (``sd_frame``): ``'view'`` (the paper) encodes every
+    augmented batch; ``'source'`` encodes each labeled image once in its
+    source frame (a :class:`SourceFrameEncoder` with its store), prompts
+    each query point mapped there, and reads its feature map at the view's
+    SAM cells mapped there too
+    (:func:`sam_similarity_targets_in_source`).
+
     Args:
         sam (dict): config of the frozen SAM (``SAM2Adapter``,
             ``SAMAdapter`` or ``LiteMedSAMAdapter``).
         sd_chunk (int): prompts per SAM decoder call when computing targets.
+        sd_frame (str): ``'view'`` (default) or ``'source'``.
+        sd_store (dict, optional): the ``SAMEmbeddingStore`` of
+            ``sd_frame='source'``; default 1 GiB in memory.
+        source_loader (dict, optional): decoding options of the source
+            images (``sd_frame='source'``), as the pipeline's
+            ``LoadImageFromFile``.
         *args, **kwargs: those of :class:`Mask2Former`; ``panoptic_head``
             must be a :class:`SAMDistillMask2FormerHead`.
     """
 
-    def __init__(self, *args, sam: ConfigType, sd_chunk: int = 64, **kwargs):
+    def __init__(self,
+                 *args,
+                 sam: ConfigType,
+                 sd_chunk: int = 64,
+                 sd_frame: str = 'view',
+                 sd_store: Optional[dict] = None,
+                 source_loader: Optional[dict] = None,
+                 **kwargs):
+        if sd_frame not in FRAMES:
+            raise ValueError(f'sd_frame must be one of {FRAMES}, got '
+                             f'{sd_frame!r}')
+        if sd_frame == 'view' and (sd_store is not None
+                                   or source_loader is not None):
+            raise ValueError("sd_store / source_loader are options of "
+                             "sd_frame='source'; got sd_frame='view'")
         super().__init__(*args, **kwargs)
         if not hasattr(self.panoptic_head, 'sample_sd_points'):
             raise TypeError(
@@ -38,6 +69,12 @@ class SAMDistillMask2Former(Mask2Former):
                 f'{type(self.panoptic_head).__name__}')
         self.sam = MODELS.build(sam)
         self.sd_chunk = sd_chunk
+        self.sd_frame = sd_frame
+        #: the labeled images' source-frame embeddings (sd_frame='source')
+        self.source = SourceFrameEncoder(
+            sd_store, source_loader,
+            owner='model (SAMDistillMask2Former)'
+        ) if sd_frame == 'source' else None
 
     def input_rgb(self, batch_inputs: Tensor) -> Tensor:
         """Undo the data preprocessor's normalisation: ``(B, 3, H, W)`` RGB
@@ -52,8 +89,18 @@ class SAMDistillMask2Former(Mask2Former):
         """Points and ``C_SAM`` for L_SD (no gradient)."""
         points = self.panoptic_head.sample_sd_points(batch_data_samples,
                                                      batch_inputs.device)
-        c_sam, grid_xy, valid = sam_similarity_targets(
-            self.sam, self.input_rgb(batch_inputs), points, self.sd_chunk)
+        if self.source is None:
+            c_sam, grid_xy, valid = sam_similarity_targets(
+                self.sam, self.input_rgb(batch_inputs), points,
+                self.sd_chunk)
+        else:
+            metas = [self.source.meta(s) for s in batch_data_samples]
+            c_sam, grid_xy, valid = sam_similarity_targets_in_source(
+                self.sam,
+                self.source.embeddings(self.sam, batch_data_samples,
+                                       batch_inputs.device),
+                [self.source.to_source(m) for m in metas], points,
+                batch_inputs.shape[-2:], self.sd_chunk)
         return dict(points=points, c_sam=c_sam, grid_xy=grid_xy, valid=valid)
 
     def loss(self, batch_inputs: Tensor,

@@ -1,16 +1,14 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import mmcv
-import numpy as np
 import torch
-from mmengine.fileio import get
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.registry import MODELS
 from mmdet.structures import SampleList
-from s4m_mm.models.sam import SAMEmbeddings, StoreKey
+from s4m_mm.models.sam import SAMEmbeddings
+from s4m_mm.models.sam.source_frame import SourceFrameEncoder
 from s4m_mm.models.utils.geometry import (transform_boxes, transform_points,
                                           warp_logits)
 from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks, mask_iou,
@@ -18,8 +16,6 @@ from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks, mask_iou,
 
 PROMPT_MODES = ('points', 'box', 'box+points')
 FRAMES = ('view', 'source')
-#: what the source frame needs in each unlabeled sample's metainfo
-SOURCE_META_KEYS = ('img_path', 'ori_shape', 'homography_matrix')
 
 
 @MODELS.register_module()
@@ -109,20 +105,11 @@ class SAMPseudoLabelRefiner(nn.Module):
         #: where SAM runs (None: the images' device); set by the hook
         self.sam_device: Optional[str] = None
         self.frame = frame
-        self.store = None
-        self.source_loader = None
-        if frame == 'source':
-            self.store = TASK_UTILS.build(
-                dict(dict(type='SAMEmbeddingStore'), **(store or {})))
-            loader = dict(
-                backend_args=None, color_type='color',
-                imdecode_backend='cv2')
-            unknown = set(source_loader or {}) - set(loader)
-            if unknown:
-                raise ValueError(f'unknown source_loader keys '
-                                 f'{sorted(unknown)}; use {sorted(loader)}')
-            loader.update(source_loader or {})
-            self.source_loader = loader
+        #: the source-frame embeddings (frame='source'), else None
+        self.source = SourceFrameEncoder(
+            store, source_loader,
+            owner='refiner') if frame == 'source' else None
+        self.store = self.source.store if self.source else None
 
     def prompts(self, instances: List[InstanceData], input_hw,
                 generator: Optional[torch.Generator] = None) -> Dict:
@@ -255,72 +242,13 @@ class SAMPseudoLabelRefiner(nn.Module):
     # ------------------------------------------------------------------
     # the source frame
     # ------------------------------------------------------------------
-    @staticmethod
-    def source_meta(sample) -> dict:
-        """The sample's ``img_path``, ``ori_shape``, ``homography_matrix``
-        and ``img_shape``; a missing one is an error naming it."""
-        meta = sample.metainfo
-        missing = [k for k in (*SOURCE_META_KEYS, 'img_shape')
-                   if k not in meta]
-        if missing:
-            raise KeyError(
-                f"refiner frame='source' needs {missing} in the unlabeled "
-                f"teacher view's metainfo (sample {meta.get('img_path')!r}):"
-                " add them to its PackDetInputs meta_keys, after geometric "
-                'transforms that record homography_matrix')
-        return meta
+    def source_meta(self, sample) -> dict:
+        """See :meth:`SourceFrameEncoder.meta`."""
+        return self.source.meta(sample)
 
     def load_source(self, img_path: str, ori_shape: Sequence[int]) -> Tensor:
-        """``(3, H, W)`` float32 RGB 0-255 of the file, decoded as the
-        pipeline's ``LoadImageFromFile`` with ``source_loader``."""
-        loader = self.source_loader
-        img = mmcv.imfrombytes(
-            get(img_path, backend_args=loader['backend_args']),
-            flag=loader['color_type'],
-            channel_order='rgb',
-            backend=loader['imdecode_backend'])
-        if img is None or img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(
-                f'refiner source image {img_path!r}: expected an RGB image, '
-                f'decoded {None if img is None else img.shape}')
-        if tuple(img.shape[:2]) != tuple(int(s) for s in ori_shape[:2]):
-            raise ValueError(
-                f'refiner source image {img_path!r} decodes to '
-                f'{img.shape[:2]}, but its sample says ori_shape '
-                f'{tuple(ori_shape[:2])}: source_loader must decode as the '
-                "pipeline's LoadImageFromFile")
-        return torch.from_numpy(np.ascontiguousarray(img)).permute(
-            2, 0, 1).float()
-
-    @torch.no_grad()
-    def source_embeddings(self, data_samples: SampleList,
-                          device: torch.device) -> List[SAMEmbeddings]:
-        """SAM embeddings of the samples' source images, from the store;
-        the misses are loaded, encoded together and stored."""
-        identity = self.sam.store_identity()
-        keys, outputs = [], []
-        for sample in data_samples:
-            meta = self.source_meta(sample)
-            key = StoreKey(meta['img_path'], identity, meta['ori_shape'][:2])
-            keys.append(key)
-            outputs.append(self.store.get(key))
-        missing = [i for i, out in enumerate(outputs) if out is None]
-        if missing:
-            images = [
-                self.load_source(keys[i].file, keys[i].source_hw).to(device)
-                for i in missing
-            ]
-            for i, encoded in zip(missing,
-                                  self.sam.embed_image_list(images)):
-                outputs[i] = self.store.put(keys[i], encoded)
-        self._store_misses = len(missing)
-        return [
-            SAMEmbeddings(out[0][None].to(device, torch.float32),
-                          key.source_hw,
-                          tuple(t[None].to(device, torch.float32)
-                                for t in out[1:]))
-            for key, out in zip(keys, outputs)
-        ]
+        """See :meth:`SourceFrameEncoder.load`."""
+        return self.source.load(img_path, ori_shape)
 
     @staticmethod
     def prompts_to_source(prompts: Dict, rows: Tensor, to_source) -> Dict:
@@ -360,7 +288,7 @@ class SAMPseudoLabelRefiner(nn.Module):
         device = torch.device(self.sam_device) if self.sam_device \
             else self.device_of(instances)
         prompts = {k: v.to(device) for k, v in prompts.items()}
-        embeddings = self.source_embeddings(data_samples, device)
+        embeddings = self.source.embeddings(self.sam, data_samples, device)
         total = len(prompts['image_index'])
         sam_masks = torch.zeros((total, H, W), dtype=torch.bool,
                                 device=device)
@@ -370,9 +298,9 @@ class SAMPseudoLabelRefiner(nn.Module):
             if len(rows) == 0:
                 continue
             meta = self.source_meta(sample)
-            to_view = np.asarray(meta['homography_matrix'], dtype=np.float64)
+            to_view = self.source.to_view(meta)
             source = self.prompts_to_source(prompts, rows,
-                                            np.linalg.inv(to_view))
+                                            self.source.to_source(meta))
             logits, iou = self.sam.predict_best_masks(
                 emb, None, out_size=emb.img_shape, **source)
             masks = warp_logits(logits, to_view, (H, W)) > 0
@@ -382,6 +310,6 @@ class SAMPseudoLabelRefiner(nn.Module):
             sam_masks[rows] = masks
             sam_iou[rows] = iou
         outputs, stats = self.replace_masks(instances, sam_masks, sam_iou)
-        stats.update(store_hits=len(data_samples) - self._store_misses,
-                     store_misses=self._store_misses)
+        stats.update(store_hits=len(data_samples) - self.source.misses,
+                     store_misses=self.source.misses)
         return outputs, stats

@@ -8,11 +8,14 @@ a name says otherwise; a SAM embedding grid of ``h x w`` cells covers SAM's
 geometry (SAM 1: longest side to ``S``, padded bottom-right; SAM 2: resized
 to the square), see ``BaseSAMAdapter.input_scale``.
 """
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .geometry import transform_points
 
 
 def sample_query_points(foreground: Tensor,
@@ -129,6 +132,65 @@ def sam_similarity_targets(sam, images: Tensor, points: Tensor,
         c_sam = torch.cat(rows).reshape(B, P, h * w)
     grid_xy = sam.cell_centres((H, W)).to(points.device)
     valid = sam.valid_cells((H, W)).to(points.device)
+    return c_sam, grid_xy, valid
+
+
+def sam_similarity_targets_in_source(sam, embeddings: List,
+                                     to_source: Sequence[np.ndarray],
+                                     points: Tensor, input_hw: Sequence[int],
+                                     chunk: int = 64
+                                     ) -> Tuple[Tensor, Tensor, Tensor]:
+    """SAM's side of SD with SAM in each image's source frame.
+
+    As :func:`sam_similarity_targets`, but SAM's embedding is the source
+    image's (encoded once, e.g. from a :class:`SourceFrameEncoder`): each
+    query point is mapped into the source and prompted there, and its
+    feature map ``F_SAM^p`` is read at the point and at the *view's* SAM
+    cell centres mapped into the source (bilinear; a cell outside the
+    source reads the border). The targets are on the view's grid, as the
+    per-view path's, so the student's side of L_SD does not change. For a
+    view equal to its source (or flipped with the grid, e.g. an even-sized
+    image) this is the per-view computation on the source embedding.
+
+    Args:
+        sam (BaseSAMAdapter): frozen SAM.
+        embeddings (list[SAMEmbeddings]): per image, its source embedding
+            (a batch of 1, frame ``img_shape`` = the source size).
+        to_source (Sequence[np.ndarray]): per image, the ``(3, 3)`` view ->
+            source homography (the inverse of ``homography_matrix``).
+        points (Tensor): ``(B, P, 2)`` ``(x, y)`` pixels of the view.
+        input_hw: ``(H, W)`` of the view (the batch input).
+        chunk (int): points per decoder call.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: ``c_sam (B, P, J)``, ``grid_xy
+        (J, 2)`` and ``valid (J, )`` of the view's frame.
+    """
+    B, P, _ = points.shape
+    H, W = (int(s) for s in input_hw)
+    h, w = sam.embed_size
+    sam_hw = (sam.img_size, sam.img_size)
+    grid_xy = sam.cell_centres((H, W)).to(points.device)
+    valid = sam.valid_cells((H, W)).to(points.device)
+    rows = []
+    with torch.no_grad():
+        for b in range(B):
+            emb, matrix = embeddings[b], to_source[b]
+            src_points = transform_points(points[b].float(), matrix)
+            sam_points = sam.to_input_coords(src_points, emb.img_shape)
+            sam_cells = sam.to_input_coords(
+                transform_points(grid_xy, matrix), emb.img_shape)
+            for start in range(0, P, chunk):
+                sl = slice(start, start + chunk)
+                feats = sam.point_features(emb, src_points[sl])  # (n, hw, C)
+                n = feats.shape[0]
+                maps = feats.transpose(1, 2).reshape(n, -1, h, w)
+                at_point = sample_at(maps, sam_points[sl, None], sam_hw)
+                at_cells = sample_at(
+                    maps, sam_cells[None].expand(n, -1, -1).to(maps.device),
+                    sam_hw)  # (n, J, C)
+                rows.append(cosine_self_similarity(at_point, at_cells)[:, 0])
+    c_sam = torch.cat(rows).reshape(B, P, h * w).to(points.device)
     return c_sam, grid_xy, valid
 
 

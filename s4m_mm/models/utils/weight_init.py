@@ -1,7 +1,8 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 from typing import Optional
 
-from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+from mmengine.runner.checkpoint import (_load_checkpoint,
+                                        _load_checkpoint_to_model)
 from torch import nn
 
 from mmdet.registry import WEIGHT_INITIALIZERS
