@@ -8,10 +8,13 @@
 4. ``pseudo_labels``: mask IoU / precision / recall of that teacher's
    pseudo-labels on the unlabeled tiles against their hidden GT, before and
    after SAM refinement;
-5. ``s4m_student``: S4M stage 2 from that teacher on labeled + unlabeled
+5. ``mean_teacher``: the same student trained from that teacher as a plain
+   mean teacher (no SAM, no ARP; ``configs/s4m/demo/components/``), what
+   S4M is measured against;
+6. ``s4m_student``: S4M stage 2 from that teacher on labeled + unlabeled
    tiles (SAM refinement, ARP, guided burn-in, EMA), exported as a plain
    Mask2Former;
-6. prints one table and writes it to ``<work-dir>/summary.json``.
+7. prints one table and writes it to ``<work-dir>/summary.json``.
 
 Every model is evaluated on the val tiles by ``tools/test.py`` with the
 *baseline* config: each deployed model is a plain Mask2Former. Every step is
@@ -30,7 +33,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BASELINE = 'configs/s4m/demo/mask2former_effl0_nuclei_sup.py'
 TEACHER = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
-STAGES = ('supervised', 'sd_teacher', 'pseudo_labels', 's4m_student')
+MEAN_TEACHER = 'configs/s4m/demo/components/s4m-mean-teacher_effl0_nuclei.py'
+STAGES = ('supervised', 'sd_teacher', 'pseudo_labels', 'mean_teacher',
+          's4m_student')
 REPORTED = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50')
 
 
@@ -107,16 +112,17 @@ def teacher_checkpoint(args):
     return last_checkpoint(osp.join(args.work_dir, 'sd_teacher'))
 
 
-def stage_student(args):
-    stage_dir = osp.join(args.work_dir, 's4m_student')
+def stage_student(args, config=STUDENT, name='s4m_student'):
+    """A stage-2 student from the SD teacher, exported and tested."""
+    stage_dir = osp.join(args.work_dir, name)
     options = data_options(args.data_root, semi=True) + [
         f'custom_hooks.0.teacher_checkpoint={teacher_checkpoint(args)}'
     ] + args.cfg_options
-    ckpt, seconds = train(STUDENT, stage_dir, options)
+    ckpt, seconds = train(config, stage_dir, options)
     exported = osp.join(stage_dir, 'student_mask2former.pth')
     run([sys.executable, 'tools/model_converters/s4m_to_mask2former.py',
          ckpt, exported])
-    return dict(config=STUDENT, checkpoint=exported, train_seconds=seconds,
+    return dict(config=config, checkpoint=exported, train_seconds=seconds,
                 metrics=test(exported, stage_dir, args.data_root),
                 pseudo_labels_in_training=logged_pseudo_label_quality(
                     stage_dir))
@@ -207,6 +213,9 @@ def main():
         elif stage == 'sd_teacher':
             summary['stages'][stage] = stage_supervised_or_teacher(
                 TEACHER, stage, args)
+        elif stage == 'mean_teacher':
+            summary['stages'][stage] = stage_student(args, MEAN_TEACHER,
+                                                     stage)
         elif stage == 's4m_student':
             summary['stages'][stage] = stage_student(args)
         else:

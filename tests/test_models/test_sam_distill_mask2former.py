@@ -23,6 +23,7 @@ def tiny_teacher_cfg():
     cfg = Config.fromfile(TEACHER)
     init_default_scope('mmdet')
     cfg.model.backbone.checkpoint = None
+    cfg.model.sd_frame = 'view'  # SAM on the in-memory batch itself
     cfg.model.sam = dict(
         type='SAMAdapter', sam_type='vit_b', checkpoint=None,
         random_init=True, img_size=256, encoder_depth=1)

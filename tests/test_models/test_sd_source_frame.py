@@ -229,7 +229,7 @@ def test_the_sd_teacher_encodes_an_image_once_for_all_its_views(tmp_path):
 
 def test_source_options_and_metainfo_are_checked(tmp_path):
     cfg = tiny_teacher_cfg()
-    cfg.model.update(sd_store=dict(memory_bytes=2**20))
+    cfg.model.update(sd_frame='view', sd_store=dict(memory_bytes=2**20))
     with pytest.raises(ValueError, match="sd_frame='source'"):
         MODELS.build(cfg.model)
     cfg = tiny_teacher_cfg()

@@ -13,6 +13,7 @@ tools/model_converters/s4m_to_mask2former.py) predicts on the images of
 in training and refined by the config's refiner.
 """
 import argparse
+import inspect
 import json
 import os.path as osp
 
@@ -24,7 +25,12 @@ from mmengine.runner import Runner, set_random_seed
 from mmengine.utils import import_modules_from_strings
 
 from mmdet.registry import MODELS
+from mmdet.datasets.transforms import PackDetInputs
 from s4m_mm.engine.runner import apply_custom_settings
+
+
+DEFAULT_META_KEYS = inspect.signature(
+    PackDetInputs).parameters['meta_keys'].default
 
 
 def parse_args():
@@ -73,6 +79,12 @@ def main():
     model.eval()
     loader_cfg = cfg.val_dataloader.copy()
     loader_cfg.dataset.ann_file = osp.abspath(args.gt_ann)
+    if model.refiner.frame == 'source':
+        # the refiner maps prompts by the view's homography_matrix (the
+        # test pipeline's Resize records it)
+        pack = loader_cfg.dataset.pipeline[-1]
+        pack.meta_keys = tuple(pack.get('meta_keys', DEFAULT_META_KEYS)) + (
+            'homography_matrix', )
     loader = Runner.build_dataloader(loader_cfg)
 
     results = {'teacher': [], 'refined': []}

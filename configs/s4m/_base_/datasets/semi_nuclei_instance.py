@@ -6,9 +6,7 @@
 _base_ = './nuclei_instance.py'
 
 branch_field = ['sup', 'unsup_teacher', 'unsup_student']
-unsup_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor', 'flip', 'flip_direction',
-                   'homography_matrix')
+unsup_meta_keys = _base_.train_meta_keys
 sup_pipeline = _base_.train_pipeline[:-1] + [
     dict(
         type='MultiBranch',
@@ -23,11 +21,7 @@ unsup_pipeline = [
     # empty masks, so that the batch pad (BatchFixedSizePad, pad_mask) has
     # masks to pad before the pseudo-labels replace them
     dict(type='LoadEmptyAnnotations', with_mask=True),
-    dict(type='Resize', scale=_base_.input_size, keep_ratio=True),
-    dict(
-        type='RandomFlip',
-        prob=[0.25, 0.25, 0.25],
-        direction=['horizontal', 'vertical', 'diagonal']),
+    *_base_.train_views,
     dict(
         type='MultiBranch',
         branch_field=branch_field,
