@@ -15,6 +15,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
 from s4m_mm.models.sam import BaseSAMAdapter, SAMAdapter, SAMEmbeddings
+from s4m_mm.models.utils.sd_target_bank import bank_entry, read_bank
 from s4m_mm.models.utils.structural_distill import (
     sam_similarity_targets, sam_similarity_targets_in_source)
 from mmengine.config import Config
@@ -242,3 +243,77 @@ def test_source_options_and_metainfo_are_checked(tmp_path):
     data = model.data_preprocessor(data, True)
     with pytest.raises(KeyError, match='homography_matrix'):
         model.loss(data['inputs'], data['data_samples'])
+
+
+# ---------------------------------------------------------------- the bank
+class BankSAM(FieldSAM):
+    """FieldSAM with a store identity, counting its prompt decodes."""
+
+    def __init__(self, maps):
+        super().__init__(maps)
+        self.decoded = 0
+
+    def store_identity(self):
+        return dict(adapter='BankSAM', sam_type='field', img_size=64,
+                    weights='0')
+
+    def point_features(self, embeddings, points, image_index=None):
+        self.decoded += len(points)
+        return super().point_features(embeddings, points, image_index)
+
+
+def test_bank_entries_are_the_targets_of_their_lattice_points():
+    torch.manual_seed(0)
+    maps = torch.randn(1, 8, 16, 16)
+    sam = BankSAM(maps)
+    emb = SAMEmbeddings(maps, (64, 64))
+    entry = bank_entry(sam, emb, stride=2, chunk=7)
+    assert entry.shape == (8, 8, 16, 16)
+    assert sam.decoded == 64  # one decode per lattice point, once
+    # lattice point (i, j) is the centre of cell (2i, 2j): 4 px cells
+    cells = [(0, 0), (2, 6), (14, 14)]
+    points = cell_points(cells, 64)
+    expected, grid_xy, _ = sam_similarity_targets_in_source(
+        sam, [emb], [np.eye(3)], points, (64, 64))
+    got = read_bank(entry, sam, 2, points[0], grid_xy)
+    assert torch.allclose(got, expected[0], atol=1e-5)
+
+
+def test_the_bank_interpolates_between_lattice_points():
+    torch.manual_seed(0)
+    maps = torch.randn(1, 8, 16, 16)
+    sam = BankSAM(maps)
+    entry = bank_entry(sam, SAMEmbeddings(maps, (64, 64)), stride=2)
+    grid_xy = sam.cell_centres((64, 64))
+    # halfway between lattice points (1, 2) and (1, 3): cells (2, 4) and
+    # (2, 6), centres x = 18 and 26 at y = 10
+    got = read_bank(entry, sam, 2, torch.tensor([[22.0, 10.0]]), grid_xy)
+    expected = (entry[1, 2] + entry[1, 3]).flatten() / 2
+    assert torch.allclose(got[0], expected, atol=1e-5)
+    # beyond the last lattice column a point reads the border
+    got = read_bank(entry, sam, 2, torch.tensor([[63.0, 10.0]]), grid_xy)
+    assert torch.allclose(got[0], entry[1, 7].flatten(), atol=1e-5)
+
+
+def test_a_bank_entry_serves_every_view_without_sam(tmp_path):
+    model = source_teacher(sd_bank=dict(stride=4))
+    calls = []
+    original = model.sam.point_features
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[1]))
+        return original(*args, **kwargs)
+
+    model.sam.point_features = counting
+    data = model.data_preprocessor(view_batch(tmp_path, [False, True]),
+                                   True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert torch.isfinite(losses['loss_sd'])
+    # one image: its 4 x 4 lattice of a 16 x 16 grid decoded once
+    h, w = model.sam.embed_size
+    assert sum(calls) == -(-h // 4) * -(-w // 4)
+    assert model.bank.misses == 1
+    calls.clear()
+    data = model.data_preprocessor(view_batch(tmp_path, [True]), True)
+    model.loss(data['inputs'], data['data_samples'])
+    assert calls == [] and model.bank.misses == 0

@@ -40,6 +40,11 @@ def test_sd_targets_of_a_view_equal_to_its_source_agree(
     for kind in ('scale_0.8', 'scale_1.25', 'crop'):
         assert 0 < result[kind]['mean_abs_diff'] < \
             2 * result[kind]['mean_abs_target']
+    # the bank interpolates between its lattice points: close to the
+    # source frame's targets, not equal
+    assert result['bank_stride'] == 2
+    for kind in ('identity', 'flip', 'crop'):
+        assert 0 < result[kind]['bank_vs_source_mean_abs_diff'] < 2
 
 
 def test_refinement_in_both_frames_is_scored_on_each_view(

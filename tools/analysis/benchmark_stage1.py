@@ -20,10 +20,14 @@ Examples::
 import argparse
 import copy
 import json
+import os.path as osp
 import platform
 import statistics
+import tempfile
 import time
 
+import mmcv
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -55,6 +59,15 @@ def parse_args():
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--iters', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument(
+        '--sd-frame', choices=['view', 'source', 'bank'], default=None,
+        help="where SAM's targets come from (default: the config's): "
+        "'view' encodes each batch; 'source' encodes each image once and "
+        "prompts its points every step; 'bank' reads them from an "
+        'SDTargetBank (--bank-stride) computed once per image. The warm-up '
+        'steps fill the store / bank, so the figures are its steady state; '
+        'the first step is reported apart')
+    parser.add_argument('--bank-stride', type=int, default=2)
     return parser.parse_args()
 
 
@@ -65,7 +78,11 @@ def input_size(cfg):
     return (512, 512)
 
 
-def synthetic_batch(n, size, seed=0):
+def synthetic_batch(n, size, seed=0, image_dir=None):
+    """``n`` random images of ``size`` with three box-shaped instances;
+    with ``image_dir`` also written there as PNG files (what the source
+    frame reads), with their ``img_path`` and an identity
+    ``homography_matrix``."""
     g = torch.Generator().manual_seed(seed)
     h, w = size
     inputs, samples = [], []
@@ -80,9 +97,14 @@ def synthetic_batch(n, size, seed=0):
             x1, y1 = x0 + w // 4, y0 + h // 4
             masks[k, y0:y1, x0:x1] = 1
             boxes.append([x0, y0, x1, y1])
-        s = DetDataSample(metainfo=dict(
-            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-            scale_factor=(1., 1.)))
+        meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                    scale_factor=(1., 1.))
+        if image_dir is not None:
+            path = osp.join(image_dir, f'{len(samples)}.png')
+            mmcv.imwrite(inputs[-1].permute(1, 2, 0).numpy()[..., ::-1],
+                         path)
+            meta.update(img_path=path, homography_matrix=np.eye(3))
+        s = DetDataSample(metainfo=meta)
         s.gt_instances = InstanceData(
             masks=BitmapMasks(masks.numpy(), h, w),
             labels=torch.zeros(3, dtype=torch.long),
@@ -95,7 +117,8 @@ def plain_model_cfg(model_cfg):
     """The same Mask2Former without SD (what the checkpoint loads into)."""
     cfg = copy.deepcopy(model_cfg)
     cfg.type = 'Mask2Former'
-    for key in ('sam', 'sd_chunk'):
+    for key in ('sam', 'sd_chunk', 'sd_frame', 'sd_store', 'source_loader',
+                'sd_bank'):
         cfg.pop(key, None)
     cfg.panoptic_head.type = 'Mask2FormerHead'
     for key in ('num_sd_points', 'sd_fg_ratio', 'loss_sd'):
@@ -121,7 +144,9 @@ def timed(fn, device, iters, warmup):
     return statistics.median(times)
 
 
-def step_time(model_cfg, optim_cfg, data, device, iters, warmup):
+def step_time(model_cfg, optim_cfg, data, device, iters, warmup,
+              first=False):
+    """``(model, median step seconds, first step seconds or None)``."""
     model = MODELS.build(model_cfg).to(device)
     model.train()
     optim_cfg = copy.deepcopy(optim_cfg)
@@ -134,9 +159,13 @@ def step_time(model_cfg, optim_cfg, data, device, iters, warmup):
     from mmdet.registry import OPTIMIZERS
     optim_cfg['optimizer'] = OPTIMIZERS.build(optimizer)
     wrapper = OPTIM_WRAPPERS.build(optim_cfg)
+    first_s = None
+    if first:
+        first_s = timed(lambda: model.train_step(data, wrapper), device, 1,
+                        0)
     seconds = timed(lambda: model.train_step(data, wrapper), device, iters,
                     warmup)
-    return model, seconds
+    return model, seconds, first_s
 
 
 def main():
@@ -156,16 +185,28 @@ def main():
     if 'backbone' in cfg.model and 'checkpoint' in cfg.model.backbone:
         cfg.model.backbone.checkpoint = None  # timing only
     cfg.model.backbone.pop('init_cfg', None)
+    if args.sd_frame is not None:
+        for key in ('sd_store', 'source_loader', 'sd_bank'):
+            cfg.model.pop(key, None)
+        cfg.model.sd_frame = 'view' if args.sd_frame == 'view' else 'source'
+        if args.sd_frame == 'bank':
+            cfg.model.sd_bank = dict(stride=args.bank_stride)
     size = input_size(cfg)
-    data = synthetic_batch(args.batch, size)
+    image_dir = tempfile.mkdtemp(prefix='s4m_stage1_') \
+        if cfg.model.get('sd_frame', 'view') == 'source' else None
+    data = synthetic_batch(args.batch, size, image_dir=image_dir)
 
-    plain, t_plain = step_time(plain_model_cfg(cfg.model), cfg.optim_wrapper,
-                               data, device, args.iters, args.warmup)
+    plain, t_plain, _ = step_time(plain_model_cfg(cfg.model),
+                                  cfg.optim_wrapper, data, device,
+                                  args.iters, args.warmup)
     del plain
-    teacher, t_sd = step_time(cfg.model, cfg.optim_wrapper, data, device,
-                              args.iters, args.warmup)
+    teacher, t_sd, t_first = step_time(cfg.model, cfg.optim_wrapper, data,
+                                       device, args.iters, args.warmup,
+                                       first=True)
 
     sam = teacher.sam
+    frame = 'bank' if getattr(teacher, 'bank', None) is not None else \
+        teacher.sd_frame
     batch = teacher.data_preprocessor(data, True)
     rgb = teacher.input_rgb(batch['inputs'])
     t_encoder = timed(lambda: sam.embed_images(rgb), device, args.iters, 1)
@@ -193,6 +234,9 @@ def main():
         'sam_weights': 'random' if sam.checkpoint is None else 'real',
         'sam_autocast': sam.autocast_dtype,
         'num_sd_points_per_image': teacher.panoptic_head.num_sd_points,
+        'sd_frame': frame,
+        'bank_stride': args.bank_stride if frame == 'bank' else None,
+        'first_step_with_sd_s': round(t_first, 4),
         'statistic': f'median seconds of {args.iters} runs',
         'step_without_sd_s': round(t_plain, 4),
         'step_with_sd_s': round(t_sd, 4),

@@ -3,15 +3,16 @@
 
 Two measurements, side by side, with the config's own SAM:
 
-``--what sd`` (a stage-1 config): for each labeled image and each kind of
+``sd`` (a stage-1 config): for each labeled image and each kind of
 view (``flip``, ``scale`` 0.8 / 1.25, ``crop`` of a x1.25 view), the SD
 targets ``C_SAM`` of the same query points computed on the view (the
-paper) and from the source frame (``sd_frame='source'``); prints the mean
+paper), from the source frame (``sd_frame='source'``) and from an
+``SDTargetBank`` (``sd_bank``, ``--bank-stride``); prints the mean
 absolute difference per kind, with the mean absolute target for scale,
 and, for reference, how far SAM itself is from flip equivariance (the
 flipped view's per-view targets against the unflipped view's, mirrored).
 
-``--what refine`` (a stage-2 config and a teacher checkpoint): for
+``refine`` (a stage-2 config and a teacher checkpoint): for
 ``--views`` augmented views of each unlabeled image (the config's own
 unlabeled pipeline, with the hidden GT of ``--gt-ann`` carried through
 it), the teacher's pseudo-labels refined per view and in the source frame,
@@ -58,6 +59,8 @@ def parse_args():
     parser.add_argument('--num-points', type=int, default=None,
                         help='SD query points per image (sd; default: the '
                         "config's num_sd_points)")
+    parser.add_argument('--bank-stride', type=int, default=2,
+                        help='lattice step of the SD target bank (sd)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the result as JSON here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -103,6 +106,8 @@ def view_of(image, masks, kind, base_scale, crop_hw):
 
 
 def compare_sd(cfg, args):
+    from s4m_mm.models.utils.geometry import transform_points
+    from s4m_mm.models.utils.sd_target_bank import bank_entry, read_bank
     from s4m_mm.models.utils.structural_distill import (
         sam_similarity_targets, sam_similarity_targets_in_source,
         sample_query_points)
@@ -128,6 +133,8 @@ def compare_sd(cfg, args):
     kinds = VIEW_KINDS + ('flip_vs_mirrored_view', )
     diffs = {k: [] for k in kinds}
     magnitude = {k: [] for k in kinds}
+    bank_diffs = {k: [] for k in VIEW_KINDS}
+    bank_vs_source = {k: [] for k in VIEW_KINDS}
     for i in range(len(dataset)):
         item = dataset[i]
         image = mmcv.bgr2rgb(item['img'])
@@ -135,6 +142,7 @@ def compare_sd(cfg, args):
         base = min(input_hw[0] / image.shape[0], input_hw[1] / image.shape[1])
         src = torch.from_numpy(image).permute(2, 0, 1).float()
         emb = sam.embed_images(src[None])
+        entry = bank_entry(sam, emb, args.bank_stride)
         views = {}
         for kind in VIEW_KINDS:
             view, vmasks, matrix = view_of(image, masks, kind, base, input_hw)
@@ -149,6 +157,18 @@ def compare_sd(cfg, args):
                 sam, [emb], [np.linalg.inv(matrix)], points, view.shape[:2])
             d = (per_view - source)[..., valid].abs()
             diffs[kind].append(float(d.mean()))
+            to_src = np.linalg.inv(matrix)
+            grid = sam.cell_centres(view.shape[:2])
+            bank = read_bank(
+                entry, sam, args.bank_stride,
+                sam.to_input_coords(transform_points(points[0], to_src),
+                                    image.shape[:2]),
+                sam.to_input_coords(transform_points(grid, to_src),
+                                    image.shape[:2]))[None]
+            bank_diffs[kind].append(float(
+                (per_view - bank)[..., valid].abs().mean()))
+            bank_vs_source[kind].append(float(
+                (source - bank)[..., valid].abs().mean()))
             magnitude[kind].append(float(per_view[..., valid].abs().mean()))
             if kind == 'flip':
                 # SAM's own (lack of) flip equivariance: the unflipped
@@ -170,14 +190,24 @@ def compare_sd(cfg, args):
                    mean_abs_target=float(np.mean(magnitude[kind])))
         for kind in kinds
     }
+    for kind in VIEW_KINDS:
+        result[kind].update(
+            bank_mean_abs_diff=float(np.mean(bank_diffs[kind])),
+            bank_vs_source_mean_abs_diff=float(
+                np.mean(bank_vs_source[kind])))
     result.update(images=len(dataset), num_points=num_points,
+                  bank_stride=args.bank_stride,
                   sam_type=sam.sam_type, input_size=list(input_hw))
     print(f'{"view":<22}{"|C_view - C_source|":>21}{"max (image)":>13}'
+          f'{"|C_view - C_bank|":>19}{"|C_source - C_bank|":>21}'
           f'{"|C_view|":>10}')
     for kind in kinds:
         r = result[kind]
+        bank = f'{r["bank_mean_abs_diff"]:>19.4f}' \
+            f'{r["bank_vs_source_mean_abs_diff"]:>21.4f}' \
+            if 'bank_mean_abs_diff' in r else ' ' * 40
         print(f'{kind:<22}{r["mean_abs_diff"]:>21.4f}'
-              f'{r["max_image_mean_abs_diff"]:>13.4f}'
+              f'{r["max_image_mean_abs_diff"]:>13.4f}{bank}'
               f'{r["mean_abs_target"]:>10.4f}')
     return result
 

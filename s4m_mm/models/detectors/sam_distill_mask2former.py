@@ -8,6 +8,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType
 from s4m_mm.models.sam.source_frame import SourceFrameEncoder
+from s4m_mm.models.utils.sd_target_bank import SDTargetBank
 from s4m_mm.models.utils.structural_distill import (
     sam_similarity_targets, sam_similarity_targets_in_source)
 
@@ -42,6 +43,10 @@ class SAMDistillMask2Former(Mask2Former):
         source_loader (dict, optional): decoding options of the source
             images (``sd_frame='source'``), as the pipeline's
             ``LoadImageFromFile``.
+        sd_bank (dict, optional): with ``sd_frame='source'``, read the
+            targets from an :class:`SDTargetBank` (``stride``, ``store``,
+            ``chunk``) computed once per labeled image instead of prompting
+            SAM at every step.
         *args, **kwargs: those of :class:`Mask2Former`; ``panoptic_head``
             must be a :class:`SAMDistillMask2FormerHead`.
     """
@@ -53,14 +58,17 @@ class SAMDistillMask2Former(Mask2Former):
                  sd_frame: str = 'view',
                  sd_store: Optional[dict] = None,
                  source_loader: Optional[dict] = None,
+                 sd_bank: Optional[dict] = None,
                  **kwargs):
         if sd_frame not in FRAMES:
             raise ValueError(f'sd_frame must be one of {FRAMES}, got '
                              f'{sd_frame!r}')
         if sd_frame == 'view' and (sd_store is not None
-                                   or source_loader is not None):
-            raise ValueError("sd_store / source_loader are options of "
-                             "sd_frame='source'; got sd_frame='view'")
+                                   or source_loader is not None
+                                   or sd_bank is not None):
+            raise ValueError("sd_store / source_loader / sd_bank are "
+                             "options of sd_frame='source'; got "
+                             "sd_frame='view'")
         super().__init__(*args, **kwargs)
         if not hasattr(self.panoptic_head, 'sample_sd_points'):
             raise TypeError(
@@ -75,6 +83,8 @@ class SAMDistillMask2Former(Mask2Former):
             sd_store, source_loader,
             owner='model.sd_frame'
         ) if sd_frame == 'source' else None
+        #: SD targets computed once per labeled image (sd_bank), or None
+        self.bank = SDTargetBank(**sd_bank) if sd_bank is not None else None
 
     def input_rgb(self, batch_inputs: Tensor) -> Tensor:
         """Undo the data preprocessor's normalisation: ``(B, 3, H, W)`` RGB
@@ -93,6 +103,10 @@ class SAMDistillMask2Former(Mask2Former):
             c_sam, grid_xy, valid = sam_similarity_targets(
                 self.sam, self.input_rgb(batch_inputs), points,
                 self.sd_chunk)
+        elif self.bank is not None:
+            c_sam, grid_xy, valid = self.bank.targets(
+                self.sam, self.source, batch_data_samples, points,
+                batch_inputs.shape[-2:])
         else:
             metas = [self.source.meta(s) for s in batch_data_samples]
             c_sam, grid_xy, valid = sam_similarity_targets_in_source(
