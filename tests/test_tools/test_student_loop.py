@@ -204,8 +204,9 @@ def test_iteration_benchmark_times_every_part(semi_data, confident_teacher,
     with open(out) as f:
         report = json.load(f)
     s4m, mean_teacher = report['s4m'], report['mean_teacher']
-    assert s4m['sam'] == dict(sam_type='vit_b', weights='random',
-                              autocast='bfloat16', embed_cache_size=0)
+    assert s4m['sam'] == dict(frame='view', store=None, sam_type='vit_b',
+                              weights='random', autocast='bfloat16',
+                              embed_cache_size=0)
     # the teacher's selection on the first unlabeled batch, counted here
     expected = first_batch_pseudo_instances(repo_root, tiny, ckpt)
     assert expected > 0
