@@ -108,7 +108,7 @@ def count_flops(fn: Callable, *args, **kwargs) -> FlopCount:
         result = fn(*args, **kwargs)
     by_op = {
         str(op): int(flops)
-        for op, flops in counter.get_flop_counts()['Global'].items()
+        for op, flops in counter.get_flop_counts().get('Global', {}).items()
     }
     return FlopCount(sum(by_op.values()), by_op, result)
 
