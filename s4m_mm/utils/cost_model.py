@@ -112,6 +112,13 @@ def amortised_fill_flops(encoder_flops: float, num_images: int,
     return encoder_flops * num_images / (iterations * gpus)
 
 
+def store_entry_bytes(shapes: Sequence[Sequence[int]],
+                      element_size: int) -> int:
+    """Bytes of one store entry: every encoder output of an image (its
+    ``shapes``, no batch dim) at ``element_size`` bytes a value."""
+    return sum(math.prod(shape) for shape in shapes) * element_size
+
+
 def method_parts(shared: Dict[str, float],
                  sam: Optional[Dict[str, float]] = None,
                  frame: str = 'view') -> Dict[str, float]:

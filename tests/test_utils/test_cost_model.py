@@ -9,7 +9,8 @@ from s4m_mm.utils.cost_model import (amortised_fill_flops, arp_ops,
                                      cost_table, ema_flops,
                                      expected_blur_taps, linear_fit,
                                      method_parts, optimizer_flops,
-                                     strong_aug_flops, total)
+                                     store_entry_bytes, strong_aug_flops,
+                                     total)
 from s4m_mm.utils.flops import count_flops
 
 G = 1e9
@@ -92,3 +93,10 @@ def test_strong_aug_blur_estimate_equals_the_real_modules_count():
 def test_arp_ops():
     # 4 selects a pixel and one op a pixel of each of the 2.5 masks
     assert arp_ops(3, (10, 20), 2.5) == 3 * 200 * 6.5
+
+
+def test_store_entry_bytes():
+    # SAM 2 Hiera-L: the embedding and two high-resolution levels, fp16
+    hiera_l = [(256, 64, 64), (32, 256, 256), (64, 128, 128)]
+    assert store_entry_bytes(hiera_l, 2) == 8 * 2**20
+    assert store_entry_bytes([(256, 64, 64)], 2) == 2 * 2**20  # ViT-H

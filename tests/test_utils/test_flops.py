@@ -47,14 +47,23 @@ def test_attention_on_the_cpu_is_counted():
 
 
 def test_bilinear_resampling():
+    # 4 taps: 4 multiplies and 3 additions an output value
+    assert RESAMPLE_FLOPS == 7
     x = torch.randn(1, 2, 4, 4, requires_grad=True)
     assert count_flops(F.interpolate, x, size=(8, 6),
-                       mode='bilinear').total == RESAMPLE_FLOPS * 2 * 8 * 6
+                       mode='bilinear').total == 7 * 2 * 8 * 6
+    # the backward pass: the taps once more, per value of the gradient
+    counted = count_flops(lambda: F.interpolate(
+        x, size=(8, 6), mode='bilinear').sum().backward())
+    assert counted.by_op == {
+        'aten.upsample_bilinear2d': 7 * 2 * 8 * 6,
+        'aten.upsample_bilinear2d_backward': 7 * 2 * 8 * 6
+    }
     # nearest is a copy
     assert count_flops(F.interpolate, x, size=(8, 6),
                        mode='nearest').total == 0
     grid = torch.zeros(1, 5, 3, 2, requires_grad=True)
-    forward = RESAMPLE_FLOPS * 2 * 5 * 3
+    forward = 7 * 2 * 5 * 3
     assert count_flops(F.grid_sample, x, grid,
                        align_corners=False).total == forward
     # the backward pass: the input's and the grid's gradients

@@ -57,7 +57,8 @@ from s4m_mm.utils.benchmark import (build_model, environment, load_config,
 from s4m_mm.utils.cost_model import (amortised_fill_flops, arp_ops,
                                      cost_table, ema_flops, linear_fit,
                                      method_parts, optimizer_flops,
-                                     strong_aug_flops, total)
+                                     store_entry_bytes, strong_aug_flops,
+                                     total)
 from s4m_mm.utils.flops import (RESAMPLE_FLOPS, count_flops,
                                 count_flops_on_meta)
 
@@ -310,8 +311,7 @@ def count_sam(sam_type, args, cfg, hw, unlabeled, instances, iterations,
                           for n in (1, 2)))
     warp = linear_fit(*(warp_flops(source_hw, hw, n) for n in (1, 2)))
     dtype = (refiner_cfg.get('store') or {}).get('dtype', 'float16')
-    entry = sum(int(np.prod(s)) for s in shapes) * \
-        STORE_DTYPES[dtype].itemsize
+    entry = store_entry_bytes(shapes, STORE_DTYPES[dtype].itemsize)
     per_image = dict(
         encoder=view_encoder,
         decoder_view=view[0] + instances * view[1],
