@@ -344,29 +344,31 @@ def notes(report: dict) -> str:
     """The lines under the table: the batch, and each SAM's formulas and
     store reads."""
     it = report['iteration']
-    lines = [
-        f'per GPU: {it["labeled"]} labeled + {it["unlabeled"]} unlabeled '
-        f'images at {it["input_size"][0]} x {it["input_size"][1]}, '
-        f'N = {it["instances_per_image"]:.2f} pseudo-instances an image, '
-        f'source images {it["source_size"][0]} x {it["source_size"][1]}; '
-        'random weights'
-    ]
     u = it['unlabeled']
+    lines = [
+        f'per GPU: {it["labeled"]} labeled + {u} unlabeled images at '
+        f'{it["input_size"][0]} x {it["input_size"][1]}, random weights;',
+        f'N = {it["instances_per_image"]:.2f} pseudo-instances an image, '
+        f'source images {it["source_size"][0]} x {it["source_size"][1]}'
+    ]
     for sam in report['sams'].values():
         dv, ds, wp = (sam['decoder_view_gflops'],
                       sam['decoder_source_gflops'], sam['warp_gflops'])
-        lines.append(
-            f'{sam["sam_type"]}: encoder {sam["encoder_gflops_per_view"]:.1f}'
-            f' GFLOPs a view; decoder {u} x ({dv["per_image"]:.3f} + N x '
-            f'{dv["per_prompt"]:.3f}) per view, {u} x ({ds["per_image"]:.3f}'
-            f' + N x {ds["per_prompt"]:.3f}) + warp {u} x '
-            f'({wp["per_image"]:.3f} + N x {wp["per_mask"]:.3f}) in the '
-            f'source frame; store reads {u} x '
-            f'{sam["store_bytes_per_image"] / 2**20:.2f} MiB = '
-            f'{sam["store_bytes_per_iteration"] / 2**20:.2f} MiB an '
-            f'iteration ({sam["store_dtype"]}); fill '
-            f'{it["unlabeled_images"]} images over {it["iterations"]} x '
-            f'{it["gpus"]} GPU iterations')
+        entry = sam['store_bytes_per_image'] / 2**20
+        lines += [
+            f'{sam["sam_type"]}: encoder '
+            f'{sam["encoder_gflops_per_view"]:.1f} GFLOPs a view, none with '
+            'the store',
+            f'  decoder per view   {u} x ({dv["per_image"]:.3f} + N x '
+            f'{dv["per_prompt"]:.3f})',
+            f'  decoder in source  {u} x ({ds["per_image"]:.3f} + N x '
+            f'{ds["per_prompt"]:.3f}), warp {u} x ({wp["per_image"]:.3f} + '
+            f'N x {wp["per_mask"]:.3f})',
+            f'  store reads        {u} x {entry:.2f} MiB = {u * entry:.2f} '
+            f'MiB an iteration ({sam["store_dtype"]})',
+            f'  store fill         {it["unlabeled_images"]} images once, '
+            f'over {it["iterations"]} x {it["gpus"]} GPU iterations'
+        ]
     return '\n'.join(lines)
 
 
