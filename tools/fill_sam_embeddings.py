@@ -21,17 +21,16 @@ Examples::
 """
 import argparse
 import copy
-import json
 import time
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
 
-from mmdet.registry import DATASETS, MODELS
-from s4m_mm.engine.runner import apply_custom_settings
+from mmdet.registry import DATASETS
 from s4m_mm.models.sam import StoreKey
 from s4m_mm.models.sam.embed_store import entry_nbytes
+from s4m_mm.utils.benchmark import (build_model, load_config,
+                                    resolve_device, write_report)
 
 
 def parse_args():
@@ -95,16 +94,12 @@ def image_paths(cfg: Config, split: str):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = apply_custom_settings(cfg)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    cfg = load_config(args.config, args.cfg_options)
     torch.manual_seed(args.seed)
-    refiner = MODELS.build(refiner_config(cfg, args.config))
+    refiner = build_model(refiner_config(cfg, args.config))
     store, sam = refiner.store, refiner.sam
     identity = sam.store_identity()
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     shard, num_shards = args.shard
     todo = [p for i, p in enumerate(image_paths(cfg, args.split))
             if i % num_shards == shard][:args.limit]
@@ -149,10 +144,7 @@ def main():
           f'{sum(sizes) / 2**20:.1f} MiB written, '
           f'{per_image * len(todo) / 2**30:.3f} GiB for the {len(todo)} '
           f'images of this shard ({seconds:.1f} s)')
-    print(json.dumps(summary, indent=2))
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(summary, f, indent=2)
+    write_report(summary, args.out)
 
 
 if __name__ == '__main__':

@@ -41,23 +41,21 @@ import copy
 import json
 import os
 import os.path as osp
-import platform
-import resource
 import statistics
 import subprocess
 import sys
-import time
-from contextlib import contextmanager
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, set_random_seed
 
-from mmdet.registry import MODELS
-from s4m_mm.engine.runner import apply_custom_settings
-from s4m_mm.models.sam import SAM_ADAPTERS, sam_adapter_config
+from s4m_mm.models.sam import SAM_ADAPTERS
+from s4m_mm.utils.benchmark import (PartTimer, build_model,
+                                    build_optim_wrapper_for, environment,
+                                    load_config, load_teacher,
+                                    peak_memory_mb, resolve_device,
+                                    sam_config, teacher_checkpoint,
+                                    time_once, write_report)
 
 DEMO = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
 METHODS = ('s4m', 'mean_teacher')
@@ -111,10 +109,7 @@ def parse_args():
 
 def benchmark_config(args) -> Config:
     """The config with the command line's overrides applied."""
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = apply_custom_settings(cfg)
+    cfg = load_config(args.config, args.cfg_options)
     if cfg.model.get('type') != 'S4M':
         raise ValueError(f'{args.config} is not an S4M student config '
                          f'(model.type is {cfg.model.get("type")!r})')
@@ -122,10 +117,8 @@ def benchmark_config(args) -> Config:
     if args.sam_type is not None:
         keep = {k: sam[k] for k in ('autocast_dtype', 'embed_cache_size')
                 if k in sam}
-        random = args.sam_checkpoint is None and \
-            args.sam_type != 'lite_medsam'
-        cfg.model.refiner.sam = sam_adapter_config(
-            args.sam_type, args.sam_checkpoint, random_init=random, **keep)
+        cfg.model.refiner.sam = sam_config(args.sam_type,
+                                           args.sam_checkpoint, **keep)
         sam = cfg.model.refiner.sam
     if args.sam_autocast:
         sam.autocast_dtype = None if args.sam_autocast == 'none' \
@@ -156,55 +149,17 @@ def as_mean_teacher(cfg: Config) -> Config:
     return cfg
 
 
-def teacher_checkpoint(cfg: Config, given):
-    if given:
-        return given
-    for hook in cfg.get('custom_hooks', []):
-        if hook.get('type') == 'TeacherScheduleHook':
-            path = hook.get('teacher_checkpoint')
-            if path and osp.isfile(path):
-                return path
-    return None
-
-
-def build_model(cfg: Config, checkpoint, device):
-    from s4m_mm.models.utils import load_teacher_weights
-    model = MODELS.build(cfg.model)
-    if checkpoint is not None:
-        load_teacher_weights(model.teacher, checkpoint)
+def build_model_and_optimizer(cfg: Config, checkpoint, device):
+    """The S4M of ``cfg`` with the teacher of ``checkpoint`` (random when
+    ``None``) on ``device`` in train mode, and its optimizer wrapper."""
+    model = build_model(cfg.model)
+    load_teacher(model, checkpoint, allow_random=True)
     model.to(device)
     model.train()
-    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
-    if device.type != 'cuda' and optim_cfg.get('type') == 'AmpOptimWrapper':
-        optim_cfg.type = 'OptimWrapper'
-        optim_cfg.pop('loss_scale', None)
-        optim_cfg.pop('dtype', None)
-    return model, build_optim_wrapper(model, optim_cfg)
+    return model, build_optim_wrapper_for(model, cfg.optim_wrapper, device)
 
 
 # ---------------------------------------------------------------- timing
-
-
-def sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-class PartTimer:
-    """Seconds of named parts of an iteration, synchronised on CUDA."""
-
-    def __init__(self, device):
-        self.device = device
-        self.seconds = {}
-
-    @contextmanager
-    def __call__(self, name):
-        sync(self.device)
-        start = time.perf_counter()
-        yield
-        sync(self.device)
-        self.seconds[name] = self.seconds.get(name, 0.0) + \
-            time.perf_counter() - start
 
 
 def augment_part(augment):
@@ -272,11 +227,9 @@ def timed_iteration(model, optim_wrapper, batches, device):
 
 
 def timed_train_step(model, optim_wrapper, batches, device):
-    sync(device)
-    start = time.perf_counter()
-    model.train_step(next(batches), optim_wrapper)
-    sync(device)
-    return time.perf_counter() - start
+    wall, _ = time_once(
+        lambda: model.train_step(next(batches), optim_wrapper), device)
+    return wall
 
 
 def refinement_batched_vs_per_image(model, batches, device, iters):
@@ -310,12 +263,10 @@ def refinement_batched_vs_per_image(model, batches, device, iters):
         counts.append(sum(len(inst) for inst in instances))
         order = list(runs) if it % 2 == 0 else list(runs)[::-1]
         for name in order:
-            sync(device)
-            start, start_cpu = time.perf_counter(), time.process_time()
-            runs[name](images, instances, samples)
-            sync(device)
-            times[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
+            wall, cpu_s = time_once(
+                lambda: runs[name](images, instances, samples), device)
+            times[name].append(wall)
+            cpu[name].append(cpu_s)
     median = {k: statistics.median(v) for k, v in times.items()}
     median_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     return dict(
@@ -329,26 +280,19 @@ def refinement_batched_vs_per_image(model, batches, device, iters):
         median_cpu['batched'])
 
 
-def peak_memory_mb(device):
-    if device.type == 'cuda':
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    # ru_maxrss is in KiB on Linux: the process's resident peak
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_method(args) -> dict:
     """Benchmark one method in this process."""
     cfg = benchmark_config(args)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
     if args.method == 'mean_teacher':
         cfg = as_mean_teacher(cfg)
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     checkpoint = teacher_checkpoint(cfg, args.teacher_checkpoint)
     # every generator: the model's init (torch) and the pipeline's flips
     # (numpy, in the main process with num_workers=0) draw the same values
     # in every run and in both methods
     set_random_seed(0)
-    model, optim_wrapper = build_model(cfg, checkpoint, device)
+    model, optim_wrapper = build_model_and_optimizer(cfg, checkpoint,
+                                                     device)
     model.refine_enabled = model.refiner is not None
     loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
     batches = iter(loader)
@@ -406,13 +350,6 @@ def run_in_subprocess(method: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def device_name(device: str) -> str:
-    if device.startswith('cuda'):
-        return torch.cuda.get_device_name(torch.device(device))
-    return (f'cpu ({platform.processor() or platform.machine()}, '
-            f'{torch.get_num_threads()} threads)')
-
-
 def table(report: dict) -> str:
     s4m, mt = report['s4m'], report['mean_teacher']
     lines = [f'{"part (s)":<16}{"S4M":>10}{"mean teacher":>14}']
@@ -445,8 +382,7 @@ def main():
     os.environ.setdefault('OMP_NUM_THREADS', str(torch.get_num_threads()))
     report = dict(
         config=args.config,
-        device=device_name(args.device),
-        torch=torch.__version__,
+        **environment(args.device),
         statistic=f'median of {args.iters} iterations after '
         f'{args.warmup} warm-up',
         **{method: run_in_subprocess(method)
@@ -454,11 +390,7 @@ def main():
     report['s4m_over_mean_teacher'] = (
         report['s4m']['step_s'] / report['mean_teacher']['step_s'])
     print(table(report))
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+    write_report(report, args.out)
 
 
 if __name__ == '__main__':

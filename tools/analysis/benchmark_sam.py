@@ -15,16 +15,14 @@ Examples::
         --types sam2_hiera_l vit_h --num-prompts 256 --repeats 10 --amp bf16
 """
 import argparse
-import json
-import platform
-import statistics
-import time
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
 
-from mmdet.registry import MODELS
-from s4m_mm.models.sam import SAM_ADAPTERS, sam_adapter_config
+from s4m_mm.models.sam import SAM_ADAPTERS
+from s4m_mm.utils.benchmark import (build_model, environment,
+                                    resolve_device, sam_config, sam_weights,
+                                    timed, write_report)
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,23 +72,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def timed(fn: Callable[[], object], device: torch.device, repeats: int,
-          warmup: int) -> float:
-    """Median wall time of ``fn`` in seconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def parse_checkpoints(pairs: List[str], types: List[str]) -> Dict[str, str]:
     """``['vit_h=/path.pth', ...]`` -> ``{'vit_h': '/path.pth'}``."""
     checkpoints = {}
@@ -105,10 +86,8 @@ def parse_checkpoints(pairs: List[str], types: List[str]) -> Dict[str, str]:
 
 def build_adapter(sam_type: str, checkpoint: Optional[str]):
     """``(adapter, weights)`` with weights ``'real'`` or ``'random'``."""
-    if checkpoint or sam_type == 'lite_medsam':
-        return MODELS.build(sam_adapter_config(sam_type, checkpoint)), 'real'
-    return MODELS.build(sam_adapter_config(sam_type, random_init=True)), \
-        'random'
+    adapter = build_model(sam_config(sam_type, checkpoint or None))
+    return adapter, sam_weights(adapter)
 
 
 def benchmark_type(sam_type: str, args: argparse.Namespace,
@@ -151,9 +130,10 @@ def benchmark_type(sam_type: str, args: argparse.Namespace,
         with autocast():
             adapter.point_features(state['emb'], points, index)
 
-    encode_s = timed(encode, device, args.repeats, warmup)
-    decode_s = timed(decode, device, args.repeats, max(warmup, 1))
-    features_s = timed(features, device, args.repeats, max(warmup, 1))
+    encode_s = timed(encode, device, args.repeats, warmup).median
+    decode_s = timed(decode, device, args.repeats, max(warmup, 1)).median
+    features_s = timed(features, device, args.repeats,
+                       max(warmup, 1)).median
     return {
         'sam_type': sam_type,
         'weights': weights,
@@ -170,9 +150,7 @@ def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise SystemExit(f'--device {args.device}: CUDA is not available')
+    device = resolve_device(args.device)
     checkpoints = parse_checkpoints(args.checkpoint, args.types)
     warmup = args.warmup if args.warmup is not None else int(
         device.type == 'cuda')
@@ -190,14 +168,9 @@ def main() -> None:
                         'point_features_s_per_prompt')
         }
     report = {
-        'device': (torch.cuda.get_device_name(device) if device.type == 'cuda'
-                   else platform.processor() or platform.machine()),
+        **environment(device),
         'device_arg':
         args.device,
-        'torch':
-        torch.__version__,
-        'cpu_threads':
-        torch.get_num_threads(),
         'amp':
         args.amp,
         'batch':
@@ -215,7 +188,7 @@ def main() -> None:
         'results':
         results,
     }
-    print(json.dumps(report, indent=2))
+    write_report(report)
 
 
 if __name__ == '__main__':

@@ -19,25 +19,21 @@ Examples::
 """
 import argparse
 import copy
-import json
 import os.path as osp
-import platform
-import statistics
 import tempfile
-import time
 
 import mmcv
 import numpy as np
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmdet.registry import MODELS, OPTIM_WRAPPERS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
-from s4m_mm.engine.runner import apply_custom_settings
-from s4m_mm.models.sam import SAM_ADAPTERS, sam_adapter_config
+from s4m_mm.models.sam import SAM_ADAPTERS
+from s4m_mm.utils.benchmark import (build_model, build_optim_wrapper_for,
+                                    environment, load_config,
+                                    resolve_device, sam_config, sam_weights,
+                                    timed, write_report)
 
 DEMO = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
 
@@ -126,58 +122,31 @@ def plain_model_cfg(model_cfg):
     return cfg
 
 
-def sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device, iters, warmup):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def step_time(model_cfg, optim_cfg, data, device, iters, warmup,
               first=False):
-    """``(model, median step seconds, first step seconds or None)``."""
-    model = MODELS.build(model_cfg).to(device)
+    """``(model, median seconds of model.train_step, seconds of its first
+    step or None)`` of the model of ``model_cfg`` (one parameter group: no
+    ``paramwise_cfg``); ``first`` times the first step alone (it fills a
+    source-frame store or an SD target bank)."""
+    model = build_model(model_cfg, device)
     model.train()
-    optim_cfg = copy.deepcopy(optim_cfg)
-    optim_cfg.pop('paramwise_cfg', None)
-    if device.type == 'cpu' and optim_cfg.get('type') == 'AmpOptimWrapper':
-        optim_cfg.type = 'OptimWrapper'
-        optim_cfg.pop('loss_scale', None)
-    optimizer = copy.deepcopy(optim_cfg.pop('optimizer'))
-    optimizer['params'] = model.parameters()
-    from mmdet.registry import OPTIMIZERS
-    optim_cfg['optimizer'] = OPTIMIZERS.build(optimizer)
-    wrapper = OPTIM_WRAPPERS.build(optim_cfg)
+    wrapper = build_optim_wrapper_for(model, optim_cfg, device,
+                                      paramwise=False)
     first_s = None
     if first:
         first_s = timed(lambda: model.train_step(data, wrapper), device, 1,
-                        0)
+                        0).median
     seconds = timed(lambda: model.train_step(data, wrapper), device, iters,
-                    warmup)
+                    warmup).median
     return model, seconds, first_s
 
 
 def main():
     args = parse_args()
-    cfg = apply_custom_settings(Config.fromfile(args.config))
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    device = torch.device(args.device)
+    cfg = load_config(args.config)
+    device = resolve_device(args.device)
     if args.sam_type is not None:
-        random = args.sam_checkpoint is None and \
-            args.sam_type != 'lite_medsam'
-        cfg.model.sam = sam_adapter_config(
-            args.sam_type, args.sam_checkpoint, random_init=random)
+        cfg.model.sam = sam_config(args.sam_type, args.sam_checkpoint)
     if args.sam_autocast:
         cfg.model.sam.autocast_dtype = args.sam_autocast
     if args.num_points:
@@ -209,7 +178,8 @@ def main():
         teacher.sd_frame
     batch = teacher.data_preprocessor(data, True)
     rgb = teacher.input_rgb(batch['inputs'])
-    t_encoder = timed(lambda: sam.embed_images(rgb), device, args.iters, 1)
+    t_encoder = timed(lambda: sam.embed_images(rgb), device, args.iters,
+                      1).median
     embeddings = sam.embed_images(rgb)
     points = teacher.panoptic_head.sample_sd_points(batch['data_samples'],
                                                     device)
@@ -218,20 +188,17 @@ def main():
         points.shape[1])
     t_decoder = timed(
         lambda: sam.point_features(embeddings, flat, index), device,
-        args.iters, 1)
+        args.iters, 1).median
     t_targets = timed(lambda: teacher.sam_targets(batch['inputs'],
                                                   batch['data_samples']),
-                      device, args.iters, 1)
-    print(json.dumps({
+                      device, args.iters, 1).median
+    write_report({
         'config': args.config,
-        'device': str(device) if device.type != 'cpu' else
-        f'cpu ({platform.processor() or platform.machine()}, '
-        f'{torch.get_num_threads()} threads)',
-        'torch': torch.__version__,
+        **environment(device),
         'batch': args.batch,
         'input_size': list(size),
         'sam_type': sam.sam_type,
-        'sam_weights': 'random' if sam.checkpoint is None else 'real',
+        'sam_weights': sam_weights(sam),
         'sam_autocast': sam.autocast_dtype,
         'num_sd_points_per_image': teacher.panoptic_head.num_sd_points,
         'sd_frame': frame,
@@ -245,7 +212,7 @@ def main():
         'sam_encoder_s_per_image': round(t_encoder / args.batch, 4),
         'sam_point_features_s_per_prompt': round(t_decoder / flat.shape[0],
                                                  5),
-    }, indent=2))
+    })
 
 
 if __name__ == '__main__':

@@ -24,17 +24,16 @@ import os.path as osp
 import mmcv
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 from mmengine.structures import InstanceData
-from mmengine.utils import import_modules_from_strings
 from torch.utils.data import DataLoader
 
-from mmdet.registry import DATASETS, MODELS, VISUALIZERS
+from mmdet.registry import DATASETS, VISUALIZERS
 from mmdet.structures import DetDataSample
-from s4m_mm.engine.runner import apply_custom_settings
+from s4m_mm.utils.benchmark import (build_model, load_config, load_teacher,
+                                    resolve_device)
 
 #: panel titles, left to right
 TITLES = ('teacher', 'refined (SAM)', 'student (ARP + aug)')
@@ -121,24 +120,18 @@ def concat_panels(panels) -> np.ndarray:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = apply_custom_settings(cfg)
-    import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    cfg = load_config(args.config, args.cfg_options)
     set_random_seed(args.seed)
-    from s4m_mm.models.utils import load_teacher_weights
     from s4m_mm.engine.hooks.pseudo_label_quality_hook import \
         unlabeled_datasets
 
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg.model)
     if not hasattr(model, 'pseudo_label_batch'):
         raise TypeError(f'{args.config}: model.type must be S4M, got '
                         f'{type(model).__name__}')
     model.check_unsup_batch_size(args.batch_size, '--batch-size')
-    load_teacher_weights(model.teacher, args.teacher)
-    model.to(args.device).eval()
+    load_teacher(model, args.teacher)
+    model.to(resolve_device(args.device)).eval()
 
     datasets = unlabeled_datasets(DATASETS.build(cfg.train_dataloader.dataset))
     if len(datasets) != 1:

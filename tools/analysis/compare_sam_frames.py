@@ -28,20 +28,18 @@ Examples::
 """
 import argparse
 import copy
-import json
 import os.path as osp
 
 import mmcv
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
-from mmengine.utils import import_modules_from_strings
 
 from mmdet.registry import DATASETS, MODELS
-from s4m_mm.engine.runner import apply_custom_settings
+from s4m_mm.utils.benchmark import (build_model, load_config, load_teacher,
+                                    write_report)
 
 VIEW_KINDS = ('identity', 'flip', 'scale_0.8', 'scale_1.25', 'crop')
 
@@ -65,16 +63,6 @@ def parse_args():
     parser.add_argument('--out', help='write the result as JSON here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
-
-
-def load_config(args):
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = apply_custom_settings(cfg)
-    import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    return cfg
 
 
 # ----------------------------------------------------------------- SD
@@ -232,7 +220,6 @@ def view_dataset(cfg, gt_ann):
 
 def compare_refine(cfg, args):
     from s4m_mm.evaluation import match_masks, pseudo_label_quality
-    from s4m_mm.models.utils import load_teacher_weights
 
     if not args.teacher or not args.gt_ann:
         raise ValueError('`refine` needs a teacher checkpoint and --gt-ann')
@@ -248,8 +235,8 @@ def compare_refine(cfg, args):
             refiner.pop('source_loader', None)
         mcfg = dict(cfg.model, refiner=refiner)
         if model is None:
-            model = MODELS.build(mcfg)
-            load_teacher_weights(model.teacher, args.teacher)
+            model = build_model(mcfg, 'cpu')
+            load_teacher(model, args.teacher)
             model.eval()
             frames[frame] = model.refiner
         else:
@@ -296,14 +283,11 @@ def compare_refine(cfg, args):
 
 def main():
     args = parse_args()
-    cfg = load_config(args)
+    cfg = load_config(args.config, args.cfg_options)
     result = compare_sd(cfg, args) if args.what == 'sd' else \
         compare_refine(cfg, args)
     result['config'] = args.config
-    print(json.dumps(result, indent=2))
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(result, f, indent=2)
+    write_report(result, args.out)
 
 
 if __name__ == '__main__':

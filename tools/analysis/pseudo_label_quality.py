@@ -14,19 +14,16 @@ in training and refined by the config's refiner.
 """
 import argparse
 import inspect
-import json
 import os.path as osp
 
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
 from mmengine.runner import Runner, set_random_seed
-from mmengine.utils import import_modules_from_strings
 
-from mmdet.registry import MODELS
 from mmdet.datasets.transforms import PackDetInputs
-from s4m_mm.engine.runner import apply_custom_settings
+from s4m_mm.utils.benchmark import (build_model, load_config, load_teacher,
+                                    write_report)
 
 
 DEFAULT_META_KEYS = inspect.signature(
@@ -61,21 +58,15 @@ def to_original_frame(masks, sample):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = apply_custom_settings(cfg)
-    import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    from s4m_mm.models.utils import load_teacher_weights
+    cfg = load_config(args.config, args.cfg_options)
     from s4m_mm.evaluation import match_masks, pseudo_label_quality
 
     set_random_seed(args.seed)
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg.model)
     if getattr(model, 'refiner', None) is None:
         raise ValueError(f'{args.config}: model.refiner is not set; this '
                          'tool compares pseudo-labels before and after it')
-    load_teacher_weights(model.teacher, args.teacher)
+    load_teacher(model, args.teacher)
     model.eval()
     loader_cfg = cfg.val_dataloader.copy()
     loader_cfg.dataset.ann_file = osp.abspath(args.gt_ann)
@@ -113,10 +104,7 @@ def main():
         q = summary[key]
         print(f'{key:<14}{q["mean_iou"]:>10.3f}{q["precision"]:>11.3f}'
               f'{q["recall"]:>8.3f}{q["num_pseudo"]:>7d}')
-    print(json.dumps(summary, indent=2))
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(summary, f, indent=2)
+    write_report(summary, args.out)
 
 
 if __name__ == '__main__':
