@@ -2,6 +2,7 @@
 """SD targets with SAM in the source frame: the per-view computation for a
 view equal to its source, the hand-mapped one for flips, scalings and
 crops, and the SD teacher serving later views from its store."""
+import math
 import os.path as osp
 
 import mmcv
@@ -122,9 +123,11 @@ def test_a_view_scaled_twice_reads_the_source_cells_it_covers():
             assert float(c_sam[0, p, j]) == pytest.approx(expected, abs=1e-5)
 
 
-def test_a_crop_reads_the_source_bilinearly_between_its_cells():
+def test_a_crop_reads_the_source_map_bilinearly_between_its_cells():
     # an affine field is reproduced exactly by bilinear sampling, so the
-    # targets of a crop are the field's values at the mapped positions
+    # feature at a query point is the field's value there; the map is
+    # C_SAM on the source's cells (8 px apart, centres at 4 + 8k), read
+    # bilinearly at the crop's cells mapped into the source
     ys, xs = torch.meshgrid(
         torch.arange(16.) * 8 + 4, torch.arange(16.) * 8 + 4, indexing='ij')
     coef = torch.tensor([[0.02, -0.01, 0.5], [-0.03, 0.02, 1.0],
@@ -135,6 +138,18 @@ def test_a_crop_reads_the_source_bilinearly_between_its_cells():
     def field_at(x, y, point):
         return coef[:, 0] * x + coef[:, 1] * y + coef[:, 2] + \
             FieldSAM.bias(point)[0]
+
+    def source_map_at(x, y, at_point, point):
+        fx, fy = (x - 4) / 8, (y - 4) / 8
+        x0, y0 = math.floor(fx), math.floor(fy)
+        wx, wy = fx - x0, fy - y0
+        value = 0.0
+        for dx, dy, weight in ((0, 0, (1 - wx) * (1 - wy)),
+                               (1, 0, wx * (1 - wy)),
+                               (0, 1, (1 - wx) * wy), (1, 1, wx * wy)):
+            cell = field_at(4 + 8 * (x0 + dx), 4 + 8 * (y0 + dy), point)
+            value += weight * cos(at_point, cell)
+        return value
 
     sam = FieldSAM(maps)
     crop = np.array([[1., 0., -32.], [0., 1., -16.], [0., 0., 1.]])
@@ -148,8 +163,8 @@ def test_a_crop_reads_the_source_bilinearly_between_its_cells():
         src_point = torch.tensor([[float(sx), float(sy)]])
         at_point = field_at(sx, sy, src_point)
         for j in (0, 31, 200):
-            cx, cy = grid_xy[j].tolist()
-            expected = cos(at_point, field_at(cx + 32, cy + 16, src_point))
+            cx, cy = grid_xy[j].tolist()  # view cells 2 + 4k: between
+            expected = source_map_at(cx + 32, cy + 16, at_point, src_point)
             assert float(c_sam[0, p, j]) == pytest.approx(expected, abs=1e-4)
 
 

@@ -144,13 +144,17 @@ def sam_similarity_targets_in_source(sam, embeddings: List,
 
     As :func:`sam_similarity_targets`, but SAM's embedding is the source
     image's (encoded once, e.g. from a :class:`SourceFrameEncoder`): each
-    query point is mapped into the source and prompted there, and its
-    feature map ``F_SAM^p`` is read at the point and at the *view's* SAM
-    cell centres mapped into the source (bilinear; a cell outside the
-    source reads the border). The targets are on the view's grid, as the
-    per-view path's, so the student's side of L_SD does not change. For a
-    view equal to its source (or flipped with the grid, e.g. an even-sized
-    image) this is the per-view computation on the source embedding.
+    query point is mapped into the source and prompted there, its
+    self-similarity map ``C_SAM(p, .)`` is computed on the source's SAM
+    cells and read at the *view's* SAM cell centres mapped into the source
+    (bilinear between cells; a cell outside the source reads the border).
+    The targets are on the view's grid, as the per-view path's, so the
+    student's side of L_SD does not change. Where the view's cells fall on
+    the source's (a view equal to its source, a flip, an integer
+    upscaling) this is the per-view computation on the source embedding;
+    in between, resampling the map instead of the features costs 1 / C of
+    the work. The same arithmetic as a :class:`SDTargetBank` at stride 1
+    for points on cell centres.
 
     Args:
         sam (BaseSAMAdapter): frozen SAM.
@@ -186,10 +190,13 @@ def sam_similarity_targets_in_source(sam, embeddings: List,
                 n = feats.shape[0]
                 maps = feats.transpose(1, 2).reshape(n, -1, h, w)
                 at_point = sample_at(maps, sam_points[sl, None], sam_hw)
-                at_cells = sample_at(
-                    maps, sam_cells[None].expand(n, -1, -1).to(maps.device),
-                    sam_hw)  # (n, J, C)
-                rows.append(cosine_self_similarity(at_point, at_cells)[:, 0])
+                # C_SAM on the source's cells, then read at the view's
+                # cells mapped there
+                c_src = cosine_self_similarity(at_point, feats)  # (n, 1, hw)
+                rows.append(sample_at(
+                    c_src.reshape(n, 1, h, w),
+                    sam_cells[None].expand(n, -1, -1).to(maps.device),
+                    sam_hw)[..., 0])  # (n, J)
     c_sam = torch.cat(rows).reshape(B, P, h * w).to(points.device)
     return c_sam, grid_xy, valid
 
