@@ -270,36 +270,43 @@ def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
         'mean'] == pytest.approx(1.0)  # both folds' images, both right
     assert agg['per_fold_runs']['segm_mAP']['values'] == [0.5, 0.5]
     assert osp.isfile(osp.join(work, 'component_study.png'))
+    # a finished run keeps the model it tested only
+    for row, kept in (('supervised', 'best_coco_segm_mAP_iter_4.pth'),
+                      ('sd_teacher', 'best_coco_segm_mAP_iter_4.pth'),
+                      ('full', 'student_mask2former.pth')):
+        folder = osp.join(work, 'fold1', 'seed0', row)
+        assert [f for f in os.listdir(folder) if f.endswith('.pth')] == \
+            [kept]
 
     # everything done: nothing runs again
     again = FakeTools(gt)
     study.main(argv, run_cmd=again)
     assert again.calls == []
 
-    # trained but not evaluated: evaluated only
+    # trained but not evaluated: evaluated only (exported already)
     run = osp.join(work, 'fold1', 'seed0', 'full')
     os.remove(osp.join(run, 'result.json'))
     again = FakeTools(gt)
     study.main(argv, run_cmd=again)
-    assert again.tools() == ['s4m_to_mask2former.py', 'test.py']
+    assert again.tools() == ['test.py']
 
     # cut off in training: started again from scratch, or with --resume
     # continued from its last checkpoint
     for name in ('result.json', 'train.json'):
         os.remove(osp.join(run, name))
-    open(osp.join(run, 'stale.pth'), 'w').close()
+    open(osp.join(run, 'stale.log'), 'w').close()
     again = FakeTools(gt)
     study.main(argv + ['--resume'], run_cmd=again)
     assert again.tools() == ['train.py', 's4m_to_mask2former.py', 'test.py']
     assert again.calls[0][1][-1] == '--resume'
-    assert osp.isfile(osp.join(run, 'stale.pth'))  # continued in place
+    assert osp.isfile(osp.join(run, 'stale.log'))  # continued in place
     for name in ('result.json', 'train.json'):
         os.remove(osp.join(run, name))
     again = FakeTools(gt)
     study.main(argv, run_cmd=again)
     assert again.tools() == ['train.py', 's4m_to_mask2former.py', 'test.py']
     assert '--resume' not in again.calls[0][1]
-    assert not osp.exists(osp.join(run, 'stale.pth'))  # from scratch
+    assert not osp.exists(osp.join(run, 'stale.log'))  # from scratch
     assert 'restarting' in capsys.readouterr().out
 
 

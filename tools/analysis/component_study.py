@@ -35,7 +35,9 @@ Each run lives in ``WORK_DIR/fold{f}/seed{s}/{row}`` and ends by writing
 training finished (``train.json``) is only evaluated again; a run cut off
 in training is started again from scratch, or continued from its last
 checkpoint with ``--resume`` (the early-stopping patience then counts
-afresh).
+afresh). A finished run keeps one checkpoint, the plain Mask2Former it
+tested (for the teacher, the best one its students start from), unless
+``--keep-checkpoints``.
 
 Summary (``WORK_DIR/summary.json``, ``component_study.png``,
 ``val_curves.png`` and a printed table): per row and seed, mask and box AP /
@@ -85,6 +87,9 @@ NUM_TILES = 16
 DEFAULT_MAX_ITERS = dict(supervised=1000, sd_teacher=1000, mean_teacher=400,
                          refine_only=400, arp_unrefined=400, full=400)
 
+#: a student exported as a plain Mask2Former, in its run's folder
+EXPORTED = 'student_mask2former.pth'
+
 RunCmd = Callable[[List[str]], None]
 
 
@@ -114,6 +119,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--resume', action='store_true',
                         help='continue a run cut off in training from its '
                         'last checkpoint instead of starting it again')
+    parser.add_argument(
+        '--keep-checkpoints', action='store_true',
+        help='keep every checkpoint; by default a finished run keeps only '
+        'the plain Mask2Former it tested (~60 MB)')
     parser.add_argument('--summarize-only', action='store_true',
                         help='no training: the summary of the finished runs')
     parser.add_argument(
@@ -292,6 +301,12 @@ def train_run(args, row, stage_dir, options, run_cmd) -> Dict:
                                                'last_checkpoint')):
             print(f'resuming {stage_dir} from its last checkpoint')
             extra = ['--resume']
+            for stale in (EXPORTED, 'test'):  # of an earlier training
+                path = osp.join(stage_dir, stale)
+                if osp.isdir(path):
+                    shutil.rmtree(path)
+                elif osp.exists(path):
+                    os.remove(path)
         else:
             print(f'restarting {stage_dir}: cut off in training'
                   + ('' if args.resume else ' (--resume continues instead)'))
@@ -325,11 +340,13 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
     info = train_run(args, row, stage_dir, options, run_cmd)
     checkpoint = info['checkpoint']
     if row in STUDENTS:
-        exported = osp.join(stage_dir, 'student_mask2former.pth')
-        run_cmd([
-            sys.executable, 'tools/model_converters/s4m_to_mask2former.py',
-            checkpoint, exported
-        ])
+        exported = osp.join(stage_dir, EXPORTED)
+        if not osp.isfile(exported):
+            run_cmd([
+                sys.executable,
+                'tools/model_converters/s4m_to_mask2former.py', checkpoint,
+                exported
+            ])
         checkpoint = exported
     predictions = osp.join(stage_dir, 'test', 'predictions.pkl')
     metrics, test_wall, _ = timed(lambda: run_demo.test(
@@ -350,7 +367,19 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
         result['pseudo_labels'] = run_demo.logged_pseudo_label_quality(
             stage_dir)
     write_json(result_file, result)
+    if not args.keep_checkpoints:
+        prune_checkpoints(stage_dir, keep=checkpoint)
     return result
+
+
+def prune_checkpoints(stage_dir: str, keep: str) -> None:
+    """Remove the checkpoints of a finished run but ``keep`` (the tested
+    model; for the teacher, the best one its students start from): the
+    last one with its optimizer state (``--resume``) and a student's S4M
+    checkpoint (teacher + student), exported already."""
+    for path in glob.glob(osp.join(stage_dir, '*.pth')):
+        if osp.abspath(path) != osp.abspath(keep):
+            os.remove(path)
 
 
 def run_study(args, run_cmd: RunCmd = run_demo.run) -> List[Dict]:
