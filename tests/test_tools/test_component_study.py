@@ -278,10 +278,16 @@ def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
         assert [f for f in os.listdir(folder) if f.endswith('.pth')] == \
             [kept]
 
-    # everything done: nothing runs again
+    # everything done: nothing runs again, even with other settings
+    # (noted)
     again = FakeTools(gt)
     study.main(argv, run_cmd=again)
     assert again.calls == []
+    assert 'note: it ran with' not in capsys.readouterr().out
+    study.main(argv + ['--patience', '9'], run_cmd=again)
+    assert again.calls == []
+    assert "note: it ran with {'val_interval': 2, 'patience': 4" in \
+        capsys.readouterr().out
 
     # trained but not evaluated: evaluated only (exported already)
     run = osp.join(work, 'fold1', 'seed0', 'full')

@@ -218,6 +218,13 @@ def prepare_fold(args, fold: int, seed: int, run_cmd: RunCmd) -> str:
     return root
 
 
+def run_settings(args) -> Dict:
+    """What a run's result.json records of the settings it ran with."""
+    return dict(val_interval=args.val_interval, patience=args.patience,
+                min_delta=args.min_delta,
+                cfg_options=list(args.cfg_options))
+
+
 def train_options(args, row: str, root: str, seed: int,
                   teacher: Optional[str] = None) -> List[str]:
     """The ``--cfg-options`` of a training run: the fold's data (validation
@@ -333,8 +340,14 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
     stage_dir = run_dir(args.work_dir, fold, seed, row)
     result_file = osp.join(stage_dir, 'result.json')
     if osp.isfile(result_file):
+        result = read_json(result_file)
         print(f'{stage_dir}: done (result.json), not repeated')
-        return read_json(result_file)
+        now = dict(run_settings(args), max_iters=args.max_iters[row])
+        then = dict(result.get('settings', {}),
+                    max_iters=result.get('max_iters'))
+        if now != then:
+            print(f'  note: it ran with {then}, not {now}')
+        return result
     root = prepare_fold(args, fold, seed, run_cmd)
     options = train_options(args, row, root, seed, teacher)
     info = train_run(args, row, stage_dir, options, run_cmd)
@@ -357,9 +370,7 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
         teacher=teacher, train_checkpoint=info['checkpoint'],
         tested_checkpoint=checkpoint, data_root=root,
         split=split_settings(args, fold, seed),
-        settings=dict(val_interval=args.val_interval,
-                      patience=args.patience, min_delta=args.min_delta,
-                      cfg_options=list(args.cfg_options)),
+        settings=run_settings(args),
         metrics={k: metrics.get(k) for k in METRICS},
         predictions=predictions, test_seconds=test_wall,
         **{k: v for k, v in info.items() if k != 'checkpoint'})
