@@ -169,8 +169,9 @@ def parse_max_iters(values: Sequence[str], parser) -> Dict[str, int]:
 
 
 def write_json(path: str, obj) -> None:
-    """Write ``obj`` as json, atomically (a reader sees all or nothing)."""
-    tmp = f'{path}.tmp'
+    """Write ``obj`` as json, atomically (a reader sees all or nothing;
+    processes on other folds of one work dir write summary.json too)."""
+    tmp = f'{path}.{os.getpid()}.tmp'
     with open(tmp, 'w') as f:
         json.dump(obj, f, indent=2)
     os.replace(tmp, path)
