@@ -49,7 +49,9 @@ run; train iterations, wall and CPU seconds. ``--summarize-only`` writes
 the summary of the runs done so far without training.
 """
 import argparse
+import contextlib
 import glob
+import io
 import json
 import math
 import os
@@ -439,7 +441,8 @@ def pooled_metrics(gt_file: str, prediction_files: Sequence[str]) -> Dict:
         classes=tuple(cats[k]['name'] for k in sorted(cats)))
     metric.process({}, samples)
     metric.img_ids = sorted(ids)
-    out = metric.compute_metrics(metric.results)
+    with contextlib.redirect_stdout(io.StringIO()):  # COCOeval's tables
+        out = metric.compute_metrics(metric.results)
     num = len(metric._coco_api.get_ann_ids(img_ids=sorted(ids)))
     return dict({k: float(out[k]) for k in METRICS}, num_images=len(ids),
                 num_instances=num)
