@@ -84,18 +84,25 @@ def last_checkpoint(stage_dir):
         return f.read().strip()
 
 
-def train(config, stage_dir, options):
+def train(config, stage_dir, options, extra=(), run_cmd=None):
+    """``tools/train.py``; ``extra`` arguments go after the options and
+    ``run_cmd`` (default :func:`run`) runs the command."""
     start = time.time()
-    run([sys.executable, 'tools/train.py', config, '--work-dir', stage_dir,
-         '--cfg-options'] + options)
+    (run_cmd or run)([
+        sys.executable, 'tools/train.py', config, '--work-dir', stage_dir,
+        '--cfg-options'
+    ] + options + list(extra))
     return last_checkpoint(stage_dir), round(time.time() - start, 1)
 
 
-def test(checkpoint, stage_dir, data_root):
+def test(checkpoint, stage_dir, data_root, extra=(), run_cmd=None):
+    """``tools/test.py`` with the baseline config on the val tiles of
+    ``data_root``: ``{metric: value}``."""
     metrics_file = osp.join(stage_dir, 'test_metrics.json')
-    run([sys.executable, 'tools/test.py', BASELINE, checkpoint, '--work-dir',
-         stage_dir, '--metrics-out', metrics_file, '--cfg-options'] +
-        data_options(data_root))
+    (run_cmd or run)([
+        sys.executable, 'tools/test.py', BASELINE, checkpoint, '--work-dir',
+        stage_dir, '--metrics-out', metrics_file
+    ] + list(extra) + ['--cfg-options'] + data_options(data_root))
     with open(metrics_file) as f:
         return {k.split('/')[-1]: v for k, v in json.load(f).items()}
 

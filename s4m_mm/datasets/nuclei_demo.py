@@ -11,6 +11,10 @@ The image is cut into non-overlapping square tiles. Tiles are assigned to
 ``labeled``, ``unlabeled`` and ``val`` by a seeded permutation. The unlabeled
 part is written twice: without annotations (what training sees) and with its
 ground truth in a separate file, for measuring pseudo-labels.
+
+For k-fold evaluation (:func:`fold_tiles`, the component study) the tiles are
+split into K folds, fold ``f``'s tiles are ``val`` and the labeled, ``dev``
+(held out for early stopping) and unlabeled tiles come from the others.
 """
 import io
 import json
@@ -19,7 +23,7 @@ import os.path as osp
 import subprocess
 import sys
 import zipfile
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -100,6 +104,46 @@ def assign_tiles(num_tiles: int, num_labeled: int, num_val: int,
     }
 
 
+def fold_tiles(num_tiles: int,
+               num_folds: int,
+               fold: int,
+               seed: int,
+               num_labeled: int = 3,
+               num_dev: int = 0) -> Dict[str, List[int]]:
+    """Seeded k-fold assignment of tile indices: the ``val`` tiles of fold
+    ``fold`` and the ``labeled``, ``dev`` and ``unlabeled`` tiles drawn from
+    the other folds' tiles.
+
+    A seeded permutation of the tiles is cut into ``num_folds`` folds of
+    sizes differing by at most one (``np.array_split``), so that over
+    ``fold = 0 .. num_folds - 1`` with one ``seed`` every tile is a val tile
+    exactly once. The remaining tiles are permuted again (seeded by
+    ``(seed, fold)``): the first ``num_labeled`` are labeled, the next
+    ``num_dev`` dev, the rest (at least one) unlabeled.
+    """
+    if not 2 <= num_folds <= num_tiles:
+        raise ValueError(f'num_folds must be in [2, {num_tiles}] for '
+                         f'{num_tiles} tiles, got {num_folds}')
+    if not 0 <= fold < num_folds:
+        raise ValueError(f'fold must be in [0, {num_folds - 1}] for '
+                         f'num_folds={num_folds}, got {fold}')
+    order = np.random.default_rng(seed).permutation(num_tiles)
+    val = np.sort(np.array_split(order, num_folds)[fold])
+    rest = np.setdiff1d(np.arange(num_tiles), val)
+    if num_labeled < 1 or num_dev < 0 or num_labeled + num_dev >= len(rest):
+        raise ValueError(
+            f'the {len(rest)} tiles outside fold {fold} of {num_folds} cannot '
+            f'give num_labeled={num_labeled}, num_dev={num_dev} and at least '
+            'one unlabeled tile')
+    rest = np.random.default_rng([seed, fold]).permutation(rest)
+    return {
+        'labeled': sorted(rest[:num_labeled].tolist()),
+        'dev': sorted(rest[num_labeled:num_labeled + num_dev].tolist()),
+        'unlabeled': sorted(rest[num_labeled + num_dev:].tolist()),
+        'val': val.tolist(),
+    }
+
+
 def instance_annotations(labels: np.ndarray, image_id: int, first_ann_id: int,
                          min_area: int) -> Tuple[List[Dict], int]:
     """COCO annotations (RLE) of every instance id in a label tile.
@@ -142,13 +186,22 @@ def build_nuclei_dataset(image: np.ndarray,
                          num_labeled: int = 3,
                          num_val: int = 4,
                          min_area: int = 8,
-                         seed: int = 0) -> Dict:
+                         seed: int = 0,
+                         num_folds: Optional[int] = None,
+                         fold: int = 0,
+                         num_dev: int = 0) -> Dict:
     """Write the tiles and the COCO files of the demo into ``out_dir``.
 
     Layout::
 
         out_dir/images/tile_{row}_{col}.png
         out_dir/annotations/{labeled,unlabeled,unlabeled_gt,val}.json
+
+    With ``num_folds`` the tiles are assigned by :func:`fold_tiles`
+    (``num_val`` is not used) and two more files are written:
+    ``annotations/dev.json`` (the held-out tiles for early stopping, with
+    GT) and ``annotations/all.json`` (every tile with its GT, the same in
+    every fold: the ground truth of predictions pooled over the folds).
 
     Returns:
         dict: a summary (tile counts, instances per part, fragments dropped)
@@ -164,7 +217,14 @@ def build_nuclei_dataset(image: np.ndarray,
         raise ValueError(f'a {h}x{w} image gives {rows * cols} tiles of '
                          f'{tile_size} px; at least 3 are needed')
     pixels = to_uint8(image)
-    parts = assign_tiles(rows * cols, num_labeled, num_val, seed)
+    if num_folds is None:
+        if num_dev:
+            raise ValueError('num_dev needs num_folds (dev tiles are a part '
+                             'of the k-fold split only)')
+        parts = assign_tiles(rows * cols, num_labeled, num_val, seed)
+    else:
+        parts = fold_tiles(rows * cols, num_folds, fold, seed, num_labeled,
+                           num_dev)
     os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
     os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
 
@@ -206,6 +266,9 @@ def build_nuclei_dataset(image: np.ndarray,
         'unlabeled_gt': coco(parts['unlabeled'], True),
         'val': coco(parts['val'], True),
     }
+    if num_folds is not None:
+        files['dev'] = coco(parts['dev'], True)
+        files['all'] = coco(range(rows * cols), True)
     for key, content in files.items():
         with open(osp.join(out_dir, 'annotations', f'{key}.json'), 'w') as f:
             json.dump(content, f)
@@ -219,9 +282,12 @@ def build_nuclei_dataset(image: np.ndarray,
         'instances': {
             k: len(files[k if k != 'unlabeled' else 'unlabeled_gt']
                    ['annotations'])
-            for k in PARTS
+            for k in (PARTS if num_folds is None else PARTS + ('dev', ))
         },
     }
+    if num_folds is not None:
+        summary['folds'] = {'num_folds': num_folds, 'fold': fold}
+        summary['tile_ids'] = {k: [i + 1 for i in v] for k, v in parts.items()}
     with open(osp.join(out_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     return summary

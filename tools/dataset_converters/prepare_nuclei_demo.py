@@ -3,6 +3,11 @@
 
     python tools/dataset_converters/prepare_nuclei_demo.py --out-dir data/nuclei
 
+``--num-folds K --fold F`` writes fold F of a seeded K-fold split instead
+(fold F's tiles are val; ``--num-labeled`` labeled, ``--num-dev`` dev tiles
+for early stopping and the rest unlabeled from the other folds; plus
+``annotations/all.json``), as tools/analysis/component_study.py uses it.
+
 ``--layout own-data`` writes the same tiles as a user with their own data
 would have them (a labeled and a val json, a folder of unlabeled PNGs with no
 annotation file), for configs/s4m/custom.
@@ -38,6 +43,18 @@ def parse_args():
     parser.add_argument('--min-area', type=int, default=8)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--num-folds',
+        type=int,
+        help='k-fold split: write fold --fold of this many (seeded by '
+        '--seed; --num-val is not used)')
+    parser.add_argument('--fold', type=int, default=0)
+    parser.add_argument(
+        '--num-dev',
+        type=int,
+        default=0,
+        help='with --num-folds: tiles held out of training for early '
+        'stopping (annotations/dev.json)')
+    parser.add_argument(
         '--layout',
         choices=['demo', 'own-data'],
         default='demo',
@@ -61,7 +78,10 @@ def main():
         num_labeled=args.num_labeled,
         num_val=args.num_val,
         min_area=args.min_area,
-        seed=args.seed)
+        seed=args.seed,
+        num_folds=args.num_folds,
+        fold=args.fold,
+        num_dev=args.num_dev)
     if args.layout == 'own-data':
         summary['own_data_layout'] = rearrange_as_own_data(args.out_dir)
     print(json.dumps(summary, indent=2))

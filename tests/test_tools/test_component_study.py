@@ -1,0 +1,349 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""tools/analysis/component_study.py without training: the k-fold split,
+the statistics, AP pooled over folds, resumability (a fake runner stands in
+for the tools the study launches) and refused arguments."""
+import importlib.util
+import json
+import math
+import os
+import os.path as osp
+import pickle
+import sys
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+
+from s4m_mm.datasets.nuclei_demo import build_nuclei_dataset, fold_tiles
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@pytest.fixture(scope='module')
+def study():
+    path = osp.join(REPO, 'tools', 'analysis', 'component_study.py')
+    spec = importlib.util.spec_from_file_location('component_study', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------ the split
+
+
+@pytest.mark.parametrize('num_folds', [4, 3, 16])
+@pytest.mark.parametrize('seed', [0, 1])
+def test_every_tile_is_val_exactly_once_a_seed(num_folds, seed):
+    folds = [fold_tiles(16, num_folds, f, seed, num_labeled=3, num_dev=1)
+             for f in range(num_folds)]
+    vals = [t for parts in folds for t in parts['val']]
+    assert sorted(vals) == list(range(16))  # once each, none missing
+    sizes = [len(p['val']) for p in folds]
+    assert max(sizes) - min(sizes) <= 1
+    for parts in folds:
+        tiles = [t for k in ('labeled', 'dev', 'unlabeled', 'val')
+                 for t in parts[k]]
+        assert sorted(tiles) == list(range(16))  # disjoint, all tiles
+        assert len(parts['labeled']) == 3 and len(parts['dev']) == 1
+        assert len(parts['unlabeled']) == 16 - 3 - 1 - len(parts['val'])
+
+
+def test_split_is_seeded():
+    assert fold_tiles(16, 4, 2, seed=5, num_dev=2) == \
+        fold_tiles(16, 4, 2, seed=5, num_dev=2)
+    assert [fold_tiles(16, 4, f, 0)['val'] for f in range(4)] != \
+        [fold_tiles(16, 4, f, 1)['val'] for f in range(4)]
+    # the demo's ratio outside the test fold: 3 labeled, the rest unlabeled
+    parts = fold_tiles(16, 4, 0, seed=0)
+    assert (len(parts['labeled']), len(parts['dev']),
+            len(parts['unlabeled'])) == (3, 0, 9)
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(num_folds=4, fold=4), dict(num_folds=4, fold=-1),
+    dict(num_folds=1, fold=0), dict(num_folds=4, fold=0, num_labeled=12),
+    dict(num_folds=4, fold=0, num_labeled=9, num_dev=3)
+])
+def test_split_refuses_impossible_settings(kwargs):
+    with pytest.raises(ValueError):
+        fold_tiles(16, seed=0, **kwargs)
+
+
+def test_fold_dataset_files(tmp_path):
+    image = np.full((64, 64), 100, np.uint16)
+    labels = np.zeros((64, 64), np.int32)
+    for i, (y, x) in enumerate([(2, 2), (2, 40), (40, 2), (40, 40)], 1):
+        labels[y:y + 10, x:x + 10] = i
+        image[y:y + 10, x:x + 10] = 1000
+    out = str(tmp_path / 'fold')
+    summary = build_nuclei_dataset(image, labels, out, tile_size=32,
+                                   num_labeled=1, num_folds=4, fold=2,
+                                   num_dev=1, seed=3)
+    parts = fold_tiles(4, 4, 2, 3, num_labeled=1, num_dev=1)
+    ann = {}
+    for name in ('labeled', 'dev', 'unlabeled', 'unlabeled_gt', 'val',
+                 'all'):
+        with open(osp.join(out, 'annotations', f'{name}.json')) as f:
+            ann[name] = json.load(f)
+    for name in ('labeled', 'dev', 'unlabeled', 'val'):
+        assert [i['id'] - 1 for i in ann[name]['images']] == parts[name]
+    assert ann['unlabeled']['annotations'] == []
+    assert len(ann['all']['images']) == 4
+    assert len(ann['all']['annotations']) == 4 == sum(
+        summary['instances'].values())
+    assert summary['folds'] == {'num_folds': 4, 'fold': 2}
+
+
+# ------------------------------------------------------------ statistics
+
+
+def test_mean_std_sem_by_hand(study):
+    stats = study.mean_std_sem([0.1, 0.2, 0.4])
+    mean = 0.7 / 3
+    std = math.sqrt(((0.1 - mean)**2 + (0.2 - mean)**2 +
+                     (0.4 - mean)**2) / 2)  # sample std, n - 1
+    assert stats['n'] == 3
+    assert stats['mean'] == pytest.approx(mean)
+    assert stats['std'] == pytest.approx(std) == pytest.approx(0.152753, 1e-5)
+    assert stats['sem'] == pytest.approx(std / math.sqrt(3))
+    one = study.mean_std_sem([0.5])
+    assert one['mean'] == 0.5 and one['std'] is None and one['sem'] is None
+
+
+def square(size, y, x, side=6):
+    m = np.zeros((size, size), np.uint8)
+    m[y:y + side, x:x + side] = 1
+    return m
+
+
+def write_gt(path, size=16):
+    """Two images, one square nucleus each (image 1 at (2, 2), image 2 at
+    (8, 8))."""
+    images, anns = [], []
+    for k, (y, x) in enumerate([(2, 2), (8, 8)], 1):
+        rle = mask_utils.encode(np.asfortranarray(square(size, y, x)))
+        rle['counts'] = rle['counts'].decode()
+        images.append(dict(id=k, file_name=f'{k}.png', height=size,
+                           width=size))
+        anns.append(dict(id=k, image_id=k, category_id=1, segmentation=rle,
+                         area=36, bbox=[x, y, 6, 6], iscrowd=0))
+    with open(path, 'w') as f:
+        json.dump(dict(images=images, annotations=anns,
+                       categories=[dict(id=1, name='nucleus')]), f)
+
+
+def write_predictions(path, img_id, yx, size=16, score=0.9):
+    """tools/test.py --out's format: one prediction of a square at ``yx``
+    for image ``img_id``."""
+    y, x = yx
+    rle = mask_utils.encode(np.asfortranarray(square(size, y, x)))
+    sample = dict(img_id=img_id, ori_shape=(size, size), pred_instances=dict(
+        bboxes=torch.tensor([[x, y, x + 6, y + 6]], dtype=torch.float32),
+        scores=torch.tensor([score]), labels=torch.tensor([0]), masks=[rle]))
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        pickle.dump([sample], f)
+
+
+def test_pooled_ap_is_one_evaluation_of_all_folds(study, tmp_path):
+    gt = str(tmp_path / 'all.json')
+    write_gt(gt)
+    right = [str(tmp_path / 'a.pkl'), str(tmp_path / 'b.pkl')]
+    write_predictions(right[0], 1, (2, 2))
+    write_predictions(right[1], 2, (8, 8))
+    perfect = study.pooled_metrics(gt, right)
+    assert perfect['segm_mAP'] == pytest.approx(1.0)
+    assert perfect['bbox_mAP'] == pytest.approx(1.0)
+    assert (perfect['num_images'], perfect['num_instances']) == (2, 2)
+    # one fold alone: its own image only, not the other fold's missed GT
+    assert study.pooled_metrics(gt, right[:1])['segm_mAP'] == \
+        pytest.approx(1.0)
+    # fold b misses its nucleus with a higher score than fold a's hit: in
+    # one ranking of both folds the FP comes first, so precision is 1/2 up
+    # to recall 1/2 and COCO's 101 recall points give 51 * 0.5 / 101
+    # (mmdet rounds to 3 decimals); the mean of the two folds' APs would
+    # be (1 + 0) / 2, and a hit ranked first would give 51 / 101.
+    wrong = str(tmp_path / 'c.pkl')
+    write_predictions(wrong, 2, (0, 9), score=0.95)
+    pooled = study.pooled_metrics(gt, [right[0], wrong])
+    assert pooled['segm_mAP'] == pytest.approx(51 * 0.5 / 101, abs=5e-4)
+    assert pooled['bbox_mAP'] == pytest.approx(51 * 0.5 / 101, abs=5e-4)
+    with pytest.raises(ValueError, match='predicted twice'):
+        study.pooled_metrics(gt, [right[0], right[0]])
+
+
+# ------------------------------------------ resumability, fake runner
+
+
+class FakeTools:
+    """Stands in for the subprocesses of the study: writes what each tool
+    would (fold data, checkpoints, val curve, metrics, predictions) and
+    records the command."""
+
+    def __init__(self, gt_file):
+        self.gt_file = gt_file
+        self.calls = []
+
+    @staticmethod
+    def value(cmd, flag):
+        return cmd[cmd.index(flag) + 1]
+
+    def __call__(self, cmd):
+        tool = osp.basename(cmd[1])
+        self.calls.append((tool, cmd))
+        if tool == 'prepare_nuclei_demo.py':
+            root = self.value(cmd, '--out-dir')
+            os.makedirs(osp.join(root, 'annotations'))
+            with open(self.gt_file) as f, \
+                    open(osp.join(root, 'annotations', 'all.json'), 'w') as g:
+                g.write(f.read())
+            summary = dict(
+                seed=int(self.value(cmd, '--seed')),
+                folds=dict(num_folds=int(self.value(cmd, '--num-folds')),
+                           fold=int(self.value(cmd, '--fold'))),
+                tiles=dict(labeled=int(self.value(cmd, '--num-labeled')),
+                           dev=int(self.value(cmd, '--num-dev'))))
+            with open(osp.join(root, 'summary.json'), 'w') as f:
+                json.dump(summary, f)
+        elif tool == 'train.py':
+            work = self.value(cmd, '--work-dir')
+            for name in ('best_coco_segm_mAP_iter_4.pth', 'iter_6.pth'):
+                open(osp.join(work, name), 'w').close()
+            with open(osp.join(work, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(work, 'iter_6.pth'))
+            stamp = f'2026010{len(self.calls)}_000000'
+            os.makedirs(osp.join(work, stamp, 'vis_data'), exist_ok=True)
+            lines = [{'loss': 1.0, 'step': 1},
+                     {'plq_teacher_iou': 0.2, 'plq_refined_iou': 0.4,
+                      'step': 2},
+                     {'coco/segm_mAP': 0.1, 'coco/bbox_mAP': 0.2, 'step': 2},
+                     {'coco/segm_mAP': 0.3, 'coco/bbox_mAP': 0.2, 'step': 4},
+                     {'coco/segm_mAP': 0.2, 'coco/bbox_mAP': 0.2, 'step': 6}]
+            with open(osp.join(work, stamp, 'vis_data', 'scalars.json'),
+                      'w') as f:
+                f.write('\n'.join(json.dumps(x) for x in lines))
+        elif tool == 's4m_to_mask2former.py':
+            open(cmd[3], 'w').close()
+        elif tool == 'test.py':
+            work = self.value(cmd, '--work-dir')
+            fold = int(osp.basename(osp.dirname(osp.dirname(
+                osp.dirname(work))))[4:])
+            os.makedirs(work, exist_ok=True)
+            with open(self.value(cmd, '--metrics-out'), 'w') as f:
+                json.dump({'coco/segm_mAP': 0.5, 'coco/segm_mAP_50': 0.6,
+                           'coco/bbox_mAP': 0.4,
+                           'coco/bbox_mAP_50': 0.7}, f)
+            write_predictions(self.value(cmd, '--out'), fold + 1,
+                              [(2, 2), (8, 8)][fold])
+        else:
+            raise AssertionError(f'unexpected command {cmd}')
+
+    def tools(self):
+        return [tool for tool, _ in self.calls]
+
+
+def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
+    gt = str(tmp_path / 'gt.json')
+    write_gt(gt)
+    work = str(tmp_path / 'study')
+    argv = ['--work-dir', work, '--seeds', '0', '--folds', '2',
+            '--rows', 'supervised', 'full', '--max-iters', '6',
+            '--val-interval', '2']
+    fake = FakeTools(gt)
+    summary = study.main(argv, run_cmd=fake)
+    # sd_teacher joins for the student; each fold's data is built once
+    assert fake.tools() == ['prepare_nuclei_demo.py', 'train.py', 'test.py',
+                            'train.py', 'test.py', 'train.py',
+                            's4m_to_mask2former.py', 'test.py'] * 2
+    teacher = osp.join(work, 'fold0', 'seed0', 'sd_teacher',
+                       'best_coco_segm_mAP_iter_4.pth')
+    student_train = [c for t, c in fake.calls if t == 'train.py'][2]
+    assert f'custom_hooks.0.teacher_checkpoint={teacher}' in student_train
+    result = study.read_json(osp.join(work, 'fold0', 'seed0', 'full',
+                                      'result.json'))
+    assert (result['best_iter'], result['stopped_iter']) == (4, 6)
+    assert [p['segm_mAP'] for p in result['curve']] == [0.1, 0.3, 0.2]
+    assert result['pseudo_labels']['refined']['iou'] == 0.4
+    agg = summary['aggregate']['full']
+    assert agg['complete'] and agg['pooled_over_seeds']['segm_mAP'][
+        'mean'] == pytest.approx(1.0)  # both folds' images, both right
+    assert agg['per_fold_runs']['segm_mAP']['values'] == [0.5, 0.5]
+    assert osp.isfile(osp.join(work, 'component_study.png'))
+    # a finished run keeps the model it tested only
+    for row, kept in (('supervised', 'best_coco_segm_mAP_iter_4.pth'),
+                      ('sd_teacher', 'best_coco_segm_mAP_iter_4.pth'),
+                      ('full', 'student_mask2former.pth')):
+        folder = osp.join(work, 'fold1', 'seed0', row)
+        assert [f for f in os.listdir(folder) if f.endswith('.pth')] == \
+            [kept]
+
+    # everything done: nothing runs again, even with other settings
+    # (noted)
+    again = FakeTools(gt)
+    study.main(argv, run_cmd=again)
+    assert again.calls == []
+    assert 'note: it ran with' not in capsys.readouterr().out
+    study.main(argv + ['--patience', '9'], run_cmd=again)
+    assert again.calls == []
+    assert "note: it ran with {'val_interval': 2, 'patience': 4" in \
+        capsys.readouterr().out
+
+    # trained but not evaluated: evaluated only (exported already)
+    run = osp.join(work, 'fold1', 'seed0', 'full')
+    os.remove(osp.join(run, 'result.json'))
+    again = FakeTools(gt)
+    study.main(argv, run_cmd=again)
+    assert again.tools() == ['test.py']
+
+    # cut off in training: started again from scratch, or with --resume
+    # continued from its last checkpoint
+    for name in ('result.json', 'train.json'):
+        os.remove(osp.join(run, name))
+    open(osp.join(run, 'stale.log'), 'w').close()
+    again = FakeTools(gt)
+    study.main(argv + ['--resume'], run_cmd=again)
+    assert again.tools() == ['train.py', 's4m_to_mask2former.py', 'test.py']
+    assert again.calls[0][1][-1] == '--resume'
+    assert osp.isfile(osp.join(run, 'stale.log'))  # continued in place
+    for name in ('result.json', 'train.json'):
+        os.remove(osp.join(run, name))
+    again = FakeTools(gt)
+    study.main(argv, run_cmd=again)
+    assert again.tools() == ['train.py', 's4m_to_mask2former.py', 'test.py']
+    assert '--resume' not in again.calls[0][1]
+    assert not osp.exists(osp.join(run, 'stale.log'))  # from scratch
+    assert 'restarting' in capsys.readouterr().out
+
+
+def test_other_split_settings_in_a_work_dir_are_refused(study, tmp_path):
+    gt = str(tmp_path / 'gt.json')
+    write_gt(gt)
+    work = str(tmp_path / 'study')
+    argv = ['--work-dir', work, '--seeds', '0', '--folds', '2',
+            '--fold-ids', '0', '--rows', 'supervised']
+    study.main(argv, run_cmd=FakeTools(gt))
+    os.remove(osp.join(work, 'fold0', 'seed0', 'supervised', 'result.json'))
+    with pytest.raises(RuntimeError, match='another --work-dir'):
+        study.main(argv + ['--num-dev', '1'], run_cmd=FakeTools(gt))
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--rows', 'supervised', 'no_sam'], "invalid choice: 'no_sam'"),
+    (['--folds', '4', '--fold-ids', '0', '4'], '--fold-ids [4] out of range'),
+    (['--folds', '1'], '--folds must be in [2, 16]'),
+    (['--max-iters', 'teacher=5'], "unknown row 'teacher'"),
+    (['--max-iters', '0'], 'N must be an integer >= 1'),
+])
+def test_bad_arguments_are_refused(study, argv, message, capsys):
+    with pytest.raises(SystemExit):
+        study.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_rows_in_order_with_their_teacher(study):
+    args = study.parse_args(['--rows', 'full', 'supervised', '--max-iters',
+                             '50', 'full=7'])
+    assert args.rows == ['supervised', 'sd_teacher', 'full']
+    assert args.max_iters == dict(dict.fromkeys(study.ROWS, 50), full=7)
+    assert sys.path[0] == osp.join(REPO, 'tools')

@@ -1,0 +1,650 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""Component study of S4M on the nuclei demo: k-fold over the tiles, several
+seeds, every model trained until its AP on held-out tiles stops rising.
+
+    python tools/analysis/component_study.py --seeds 0 1 2 --folds 4 \\
+        --work-dir work_dirs/component_study
+
+Rows (``--rows``): ``supervised`` (the Mask2Former baseline on the labeled
+tiles), ``sd_teacher`` (S4M stage 1) and four students of that same
+teacher, each a config of ``configs/s4m/demo/components/``:
+``mean_teacher`` (no SAM, no ARP), ``refine_only`` (+ SAM refinement),
+``arp_unrefined`` (+ ARP on the unrefined pseudo-labels) and ``full`` (S4M).
+A student row needs its fold and seed's teacher; ``sd_teacher`` is added
+when a student is asked for without it.
+
+Data: for each seed the 16 tiles are split into ``--folds`` folds
+(``s4m_mm.datasets.nuclei_demo.fold_tiles``, seeded by the study seed), so
+that with all folds every tile, every instance, is a test tile exactly once
+a seed. Of the other tiles, ``--num-labeled`` are labeled, ``--num-dev`` are
+held out for early stopping (``dev``; never trained on, never tested on) and
+the rest are unlabeled (their GT only measures pseudo-labels). Each fold's
+dataset is written to ``WORK_DIR/fold{f}/seed{s}/data``.
+
+Training: every ``--val-interval`` iterations the model is evaluated on the
+dev tiles; mmengine's ``CheckpointHook(save_best='coco/segm_mAP')`` keeps
+the best checkpoint and ``EarlyStoppingHook`` stops the run when dev mask AP
+has not risen by ``--min-delta`` for ``--patience`` evaluations, or at the
+``--max-iters`` ceiling (the configs' lr schedule stretched to it). The best
+checkpoint (a student exported as a plain Mask2Former) is evaluated on the
+fold's test tiles by ``tools/test.py`` with the baseline config, its
+predictions kept.
+
+Each run lives in ``WORK_DIR/fold{f}/seed{s}/{row}`` and ends by writing
+``result.json`` (atomically): a run with one is never repeated. A run whose
+training finished (``train.json``) is only evaluated again; a run cut off
+in training is started again from scratch, or continued from its last
+checkpoint with ``--resume`` (the early-stopping patience then counts
+afresh). A finished run keeps one checkpoint, the plain Mask2Former it
+tested (for the teacher, the best one its students start from), unless
+``--keep-checkpoints``.
+
+Summary (``WORK_DIR/summary.json``, ``component_study.png``,
+``val_curves.png`` and a printed table): per row and seed, mask and box AP /
+AP50 of the predictions of all folds pooled into one COCO evaluation of
+every tile (each instance counted once); over seeds their mean, sample std
+and standard error; the same statistics of the per-fold APs; the
+pseudo-label quality logged by each student run; the dev AP curve of every
+run; train iterations, wall and CPU seconds. ``--summarize-only`` writes
+the summary of the runs done so far without training.
+"""
+import argparse
+import contextlib
+import glob
+import io
+import json
+import math
+import os
+import os.path as osp
+import resource
+import shutil
+import sys
+import time
+import warnings
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+import run_demo  # noqa: E402
+
+COMPONENTS = 'configs/s4m/demo/components'
+CONFIGS = {
+    'supervised': run_demo.BASELINE,
+    'sd_teacher': run_demo.TEACHER,
+    'mean_teacher': f'{COMPONENTS}/s4m-mean-teacher_effl0_nuclei.py',
+    'refine_only': f'{COMPONENTS}/s4m-refine-only_effl0_nuclei.py',
+    'arp_unrefined': f'{COMPONENTS}/s4m-arp-unrefined_effl0_nuclei.py',
+    'full': f'{COMPONENTS}/s4m-full_effl0_nuclei.py',
+}
+ROWS = tuple(CONFIGS)
+STUDENTS = ROWS[2:]
+METRICS = ('segm_mAP', 'segm_mAP_50', 'bbox_mAP', 'bbox_mAP_50')
+LABELS = dict(segm_mAP='mask AP', segm_mAP_50='mask AP50',
+              bbox_mAP='box AP', bbox_mAP_50='box AP50')
+MONITOR = 'coco/segm_mAP'
+NUM_TILES = 16
+#: iteration ceilings; early stopping usually ends a run before
+DEFAULT_MAX_ITERS = dict(supervised=1000, sd_teacher=1000, mean_teacher=400,
+                         refine_only=400, arp_unrefined=400, full=400)
+
+#: a student exported as a plain Mask2Former, in its run's folder
+EXPORTED = 'student_mask2former.pth'
+
+RunCmd = Callable[[List[str]], None]
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--work-dir', default='work_dirs/component_study')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--folds', type=int, default=4,
+                        help='K of the k-fold split of the 16 tiles')
+    parser.add_argument('--fold-ids', type=int, nargs='+',
+                        help='run only these folds (default: all)')
+    parser.add_argument('--rows', nargs='+', choices=ROWS,
+                        default=list(ROWS))
+    parser.add_argument('--num-labeled', type=int, default=3)
+    parser.add_argument('--num-dev', type=int, default=2,
+                        help='tiles held out for early stopping; 0 stops '
+                        'on the test tiles (selection on the test set)')
+    parser.add_argument(
+        '--max-iters', nargs='+', default=[], metavar='[ROW=]N',
+        help='iteration ceilings: N for every row or ROW=N for one '
+        f'(default {DEFAULT_MAX_ITERS})')
+    parser.add_argument('--val-interval', type=int, default=50)
+    parser.add_argument('--patience', type=int, default=4,
+                        help='evaluations without a rise before stopping')
+    parser.add_argument('--min-delta', type=float, default=0.001,
+                        help='smallest rise of dev mask AP that counts')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue a run cut off in training from its '
+                        'last checkpoint instead of starting it again')
+    parser.add_argument(
+        '--keep-checkpoints', action='store_true',
+        help='keep every checkpoint; by default a finished run keeps only '
+        'the plain Mask2Former it tested (~60 MB)')
+    parser.add_argument('--summarize-only', action='store_true',
+                        help='no training: the summary of the finished runs')
+    parser.add_argument(
+        '--cfg-options', nargs='+', default=[],
+        help='passed to every tools/train.py call, after the study\'s own')
+    args = parser.parse_args(argv)
+    if not 2 <= args.folds <= NUM_TILES:
+        parser.error(f'--folds must be in [2, {NUM_TILES}], got '
+                     f'{args.folds}')
+    if args.fold_ids is None:
+        args.fold_ids = list(range(args.folds))
+    bad = [f for f in args.fold_ids if not 0 <= f < args.folds]
+    if bad:
+        parser.error(f'--fold-ids {bad} out of range: with --folds '
+                     f'{args.folds} the folds are 0..{args.folds - 1}')
+    if args.val_interval < 1 or args.patience < 1:
+        parser.error('--val-interval and --patience must be >= 1')
+    args.max_iters = parse_max_iters(args.max_iters, parser)
+    args.rows = [r for r in ROWS if r in args.rows]
+    if 'sd_teacher' not in args.rows and set(args.rows) & set(STUDENTS):
+        print('rows: sd_teacher added (the students\' teacher)')
+        args.rows.insert(int('supervised' in args.rows), 'sd_teacher')
+    return args
+
+
+def parse_max_iters(values: Sequence[str], parser) -> Dict[str, int]:
+    caps = dict(DEFAULT_MAX_ITERS)
+    for value in values:
+        row, sep, number = value.rpartition('=')
+        if sep and row not in ROWS:
+            parser.error(f'--max-iters {value!r}: unknown row {row!r} '
+                         f'(rows: {", ".join(ROWS)})')
+        try:
+            n = int(number)
+        except ValueError:
+            n = 0
+        if n < 1:
+            parser.error(f'--max-iters {value!r}: N must be an integer >= 1')
+        caps.update({row: n} if sep else dict.fromkeys(ROWS, n))
+    return caps
+
+
+# ---------------------------------------------------------------- runs
+
+
+def write_json(path: str, obj) -> None:
+    """Write ``obj`` as json, atomically (a reader sees all or nothing;
+    processes on other folds of one work dir write summary.json too)."""
+    tmp = f'{path}.{os.getpid()}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_dir(work_dir: str, fold: int, seed: int, row: str) -> str:
+    return osp.join(work_dir, f'fold{fold}', f'seed{seed}', row)
+
+
+def data_root(work_dir: str, fold: int, seed: int) -> str:
+    return osp.join(work_dir, f'fold{fold}', f'seed{seed}', 'data')
+
+
+def split_settings(args, fold: int, seed: int) -> Dict:
+    return dict(num_folds=args.folds, fold=fold, seed=seed,
+                num_labeled=args.num_labeled, num_dev=args.num_dev)
+
+
+def prepare_fold(args, fold: int, seed: int, run_cmd: RunCmd) -> str:
+    """The fold's dataset (built once): its data root."""
+    root = data_root(args.work_dir, fold, seed)
+    want = split_settings(args, fold, seed)
+    summary_file = osp.join(root, 'summary.json')
+    if osp.isfile(summary_file):
+        summary = read_json(summary_file)
+        have = dict(summary.get('folds', {}), seed=summary.get('seed'),
+                    num_labeled=summary.get('tiles', {}).get('labeled'),
+                    num_dev=summary.get('tiles', {}).get('dev'))
+        if have != want:
+            raise RuntimeError(
+                f'{root} holds the split {have}, not {want}: use another '
+                '--work-dir for other split settings')
+        return root
+    run_cmd([
+        sys.executable, 'tools/dataset_converters/prepare_nuclei_demo.py',
+        '--out-dir', root, '--num-folds', str(args.folds), '--fold',
+        str(fold), '--seed', str(seed), '--num-labeled',
+        str(args.num_labeled), '--num-dev', str(args.num_dev)
+    ])
+    return root
+
+
+def run_settings(args) -> Dict:
+    """What a run's result.json records of the settings it ran with."""
+    return dict(val_interval=args.val_interval, patience=args.patience,
+                min_delta=args.min_delta,
+                cfg_options=list(args.cfg_options))
+
+
+def train_options(args, row: str, root: str, seed: int,
+                  teacher: Optional[str] = None) -> List[str]:
+    """The ``--cfg-options`` of a training run: the fold's data (validation
+    on the dev tiles), the seed, the schedule stretched to the row's
+    ceiling, best checkpoint and early stopping on dev mask AP, then the
+    user's options."""
+    val = 'dev' if args.num_dev else 'val'
+    data = [o for o in run_demo.data_options(root, semi=row in STUDENTS)
+            if not o.startswith('val_evaluator.ann_file=')]
+    data += [f'val_dataloader.dataset.ann_file=annotations/{val}.json',
+             f'val_evaluator.ann_file={root}/annotations/{val}.json']
+    n = args.max_iters[row]
+    every = min(args.val_interval, n)
+    schedule = [
+        f'randomness.seed={seed}', f'train_cfg.max_iters={n}',
+        f'train_cfg.val_interval={every}', f'param_scheduler.end={n}',
+        f'param_scheduler.milestones=[{max(1, int(0.8 * n))}]',
+        f'default_hooks.checkpoint.interval={every}',
+        'default_hooks.checkpoint.max_keep_ckpts=1',
+        f'default_hooks.checkpoint.save_best={MONITOR}',
+        'default_hooks.checkpoint.rule=greater',
+        'default_hooks.early_stopping.type=EarlyStoppingHook',
+        f'default_hooks.early_stopping.monitor={MONITOR}',
+        'default_hooks.early_stopping.rule=greater',
+        f'default_hooks.early_stopping.patience={args.patience}',
+        f'default_hooks.early_stopping.min_delta={args.min_delta}',
+        # val metrics in vis_data/scalars.json at step = iteration (the
+        # curve), not at epoch 0
+        'default_hooks.logger.log_metric_by_epoch=False',
+    ]
+    teacher_opt = [f'custom_hooks.0.teacher_checkpoint={teacher}'
+                   ] if row in STUDENTS else []
+    return data + schedule + teacher_opt + list(args.cfg_options)
+
+
+def val_curve(stage_dir: str) -> List[Dict]:
+    """Every validation of the run (all its timestamped folders, for a
+    resumed run): ``[{'iter': i, 'segm_mAP': ..., ...}]`` by iteration."""
+    points = {}
+    for scalars in sorted(
+            glob.glob(osp.join(stage_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(scalars) as f:
+            for line in f:
+                entry = json.loads(line)
+                if MONITOR in entry:
+                    points[int(entry['step'])] = {
+                        m: entry.get(f'coco/{m}') for m in METRICS}
+    return [dict(iter=i, **points[i]) for i in sorted(points)]
+
+
+def best_checkpoint(stage_dir: str) -> Optional[str]:
+    name = 'best_' + MONITOR.replace('/', '_') + '_iter_'
+    found = sorted(glob.glob(osp.join(stage_dir, name + '*.pth')),
+                   key=lambda p: int(p[:-4].rsplit('_', 1)[-1]))
+    return found[-1] if found else None
+
+
+def checkpoint_iter(path: str) -> int:
+    return int(osp.basename(path)[:-4].rsplit('_', 1)[-1])
+
+
+def timed(fn):
+    """``fn()``, its wall seconds and its child processes' CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.time()
+    out = fn()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime -
+                                                before.ru_stime)
+    return out, round(time.time() - start, 1), round(cpu, 1)
+
+
+def train_run(args, row, stage_dir, options, run_cmd) -> Dict:
+    """Train (or take the finished training of) one run: ``train.json``."""
+    done = osp.join(stage_dir, 'train.json')
+    if osp.isfile(done):
+        return read_json(done)
+    extra = []
+    if osp.isdir(stage_dir):
+        if args.resume and osp.isfile(osp.join(stage_dir,
+                                               'last_checkpoint')):
+            print(f'resuming {stage_dir} from its last checkpoint')
+            extra = ['--resume']
+            for stale in (EXPORTED, 'test'):  # of an earlier training
+                path = osp.join(stage_dir, stale)
+                if osp.isdir(path):
+                    shutil.rmtree(path)
+                elif osp.exists(path):
+                    os.remove(path)
+        else:
+            print(f'restarting {stage_dir}: cut off in training'
+                  + ('' if args.resume else ' (--resume continues instead)'))
+            shutil.rmtree(stage_dir)
+    os.makedirs(stage_dir, exist_ok=True)
+    (last, _), wall, cpu = timed(lambda: run_demo.train(
+        CONFIGS[row], stage_dir, options, extra, run_cmd=run_cmd))
+    best = best_checkpoint(stage_dir)
+    if best is None:
+        warnings.warn(f'{stage_dir}: no best checkpoint, using the last')
+        best = last
+    info = dict(
+        checkpoint=best, best_iter=checkpoint_iter(best),
+        stopped_iter=checkpoint_iter(last), max_iters=args.max_iters[row],
+        curve=val_curve(stage_dir), train_seconds=wall,
+        train_cpu_seconds=cpu, resumed=bool(extra))
+    write_json(done, info)
+    return info
+
+
+def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
+            teacher: Optional[str] = None) -> Dict:
+    """One run of the study, or its result.json when it has one."""
+    stage_dir = run_dir(args.work_dir, fold, seed, row)
+    result_file = osp.join(stage_dir, 'result.json')
+    if osp.isfile(result_file):
+        result = read_json(result_file)
+        print(f'{stage_dir}: done (result.json), not repeated')
+        now = dict(run_settings(args), max_iters=args.max_iters[row])
+        then = dict(result.get('settings', {}),
+                    max_iters=result.get('max_iters'))
+        if now != then:
+            print(f'  note: it ran with {then}, not {now}')
+        return result
+    root = prepare_fold(args, fold, seed, run_cmd)
+    options = train_options(args, row, root, seed, teacher)
+    info = train_run(args, row, stage_dir, options, run_cmd)
+    checkpoint = info['checkpoint']
+    if row in STUDENTS:
+        exported = osp.join(stage_dir, EXPORTED)
+        if not osp.isfile(exported):
+            run_cmd([
+                sys.executable,
+                'tools/model_converters/s4m_to_mask2former.py', checkpoint,
+                exported
+            ])
+        checkpoint = exported
+    predictions = osp.join(stage_dir, 'test', 'predictions.pkl')
+    metrics, test_wall, _ = timed(lambda: run_demo.test(
+        checkpoint, osp.join(stage_dir, 'test'), root,
+        ['--out', predictions], run_cmd=run_cmd))
+    result = dict(
+        row=row, fold=fold, seed=seed, config=CONFIGS[row],
+        teacher=teacher, train_checkpoint=info['checkpoint'],
+        tested_checkpoint=checkpoint, data_root=root,
+        split=split_settings(args, fold, seed),
+        settings=run_settings(args),
+        metrics={k: metrics.get(k) for k in METRICS},
+        predictions=predictions, test_seconds=test_wall,
+        **{k: v for k, v in info.items() if k != 'checkpoint'})
+    if row in STUDENTS:
+        result['pseudo_labels'] = run_demo.logged_pseudo_label_quality(
+            stage_dir)
+    write_json(result_file, result)
+    if not args.keep_checkpoints:
+        prune_checkpoints(stage_dir, keep=checkpoint)
+    return result
+
+
+def prune_checkpoints(stage_dir: str, keep: str) -> None:
+    """Remove the checkpoints of a finished run but ``keep`` (the tested
+    model; for the teacher, the best one its students start from): the
+    last one with its optimizer state (``--resume``) and a student's S4M
+    checkpoint (teacher + student), exported already."""
+    for path in glob.glob(osp.join(stage_dir, '*.pth')):
+        if osp.abspath(path) != osp.abspath(keep):
+            os.remove(path)
+
+
+def run_study(args, run_cmd: RunCmd = run_demo.run) -> List[Dict]:
+    results = []
+    for seed in args.seeds:
+        for fold in args.fold_ids:
+            teacher = None
+            for row in args.rows:
+                res = run_one(args, fold, seed, row, run_cmd, teacher)
+                if row == 'sd_teacher':
+                    teacher = res['train_checkpoint']
+                results.append(res)
+    return results
+
+
+# ----------------------------------------------------------- summary
+
+
+def mean_std_sem(values: Sequence[float]) -> Dict:
+    """Mean, sample standard deviation (ddof 1) and standard error of the
+    mean (std / sqrt(n)); std and sem are None for fewer than 2 values."""
+    v = np.asarray(list(values), dtype=float)
+    if len(v) == 0:
+        return dict(n=0, mean=None, std=None, sem=None, values=[])
+    std = float(v.std(ddof=1)) if len(v) > 1 else None
+    return dict(n=len(v), mean=float(v.mean()), std=std,
+                sem=None if std is None else std / math.sqrt(len(v)),
+                values=v.tolist())
+
+
+def pooled_metrics(gt_file: str, prediction_files: Sequence[str]) -> Dict:
+    """Mask and box AP of the predictions of several folds evaluated
+    together, by mmdet's ``CocoMetric`` against ``gt_file`` restricted to the
+    images predicted (all of them when every fold is there)."""
+    from mmengine.fileio import load
+
+    from mmdet.evaluation import CocoMetric
+    samples = [s for path in prediction_files for s in load(path)]
+    ids = [int(s['img_id']) for s in samples]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f'{prediction_files}: an image is predicted twice')
+    metric = CocoMetric(ann_file=gt_file, metric=['bbox', 'segm'])
+    cats = metric._coco_api.cats
+    metric.dataset_meta = dict(
+        classes=tuple(cats[k]['name'] for k in sorted(cats)))
+    metric.process({}, samples)
+    metric.img_ids = sorted(ids)
+    with contextlib.redirect_stdout(io.StringIO()):  # COCOeval's tables
+        out = metric.compute_metrics(metric.results)
+    num = len(metric._coco_api.get_ann_ids(img_ids=sorted(ids)))
+    return dict({k: float(out[k]) for k in METRICS}, num_images=len(ids),
+                num_instances=num)
+
+
+def collect(work_dir: str) -> List[Dict]:
+    return [
+        read_json(p) for p in sorted(
+            glob.glob(osp.join(work_dir, 'fold*', 'seed*', '*',
+                               'result.json')))
+    ]
+
+
+def summarize(results: List[Dict], num_folds: int) -> Dict:
+    """Pooled AP per row and seed, their statistics over seeds, the same of
+    the per-fold APs, pseudo-label quality, iterations and time."""
+    pooled, aggregate = {}, {}
+    rows = [r for r in ROWS if any(x['row'] == r for x in results)]
+    for row in rows:
+        runs = [x for x in results if x['row'] == row]
+        by_seed = {}
+        for x in runs:
+            by_seed.setdefault(x['seed'], []).append(x)
+        pooled[row] = {}
+        for seed, seed_runs in sorted(by_seed.items()):
+            seed_runs.sort(key=lambda x: x['fold'])
+            files = [x['predictions'] for x in seed_runs]
+            entry = dict(folds=[x['fold'] for x in seed_runs])
+            if all(osp.isfile(p) for p in files):
+                gt = osp.join(seed_runs[0]['data_root'], 'annotations',
+                              'all.json')
+                entry.update(pooled_metrics(gt, files))
+            pooled[row][str(seed)] = entry
+        # over seeds: those with the most folds (all of them once done)
+        most = max(len(e['folds']) for e in pooled[row].values())
+        seeds = [s for s, e in pooled[row].items()
+                 if len(e['folds']) == most and METRICS[0] in e]
+        agg = dict(
+            folds_pooled=most, complete=most == num_folds, seeds=seeds,
+            pooled_over_seeds={
+                m: mean_std_sem(pooled[row][s][m] for s in seeds)
+                for m in METRICS},
+            per_fold_runs={
+                m: mean_std_sem(x['metrics'][m] for x in runs
+                                if x['metrics'].get(m) is not None)
+                for m in METRICS},
+            best_iter=mean_std_sem(x['best_iter'] for x in runs),
+            stopped_iter=mean_std_sem(x['stopped_iter'] for x in runs),
+            train_seconds=mean_std_sem(x['train_seconds'] for x in runs),
+            train_cpu_seconds=mean_std_sem(
+                x['train_cpu_seconds'] for x in runs))
+        if row in STUDENTS:
+            agg['pseudo_labels'] = {
+                stage: {
+                    m: mean_std_sem(
+                        x['pseudo_labels'][stage][m] for x in runs
+                        if m in x.get('pseudo_labels', {}).get(stage, {}))
+                    for m in ('iou', 'precision', 'recall')
+                }
+                for stage in ('teacher', 'refined', 'arp')
+            }
+        aggregate[row] = agg
+    return dict(pooled=pooled, aggregate=aggregate, runs=results)
+
+
+def fmt(stat: Dict, digits: int = 3) -> str:
+    if stat['mean'] is None:
+        return '-'
+    if stat['std'] is None:
+        return f'{stat["mean"]:.{digits}f}'
+    return f'{stat["mean"]:.{digits}f} ± {stat["std"]:.{digits}f}'
+
+
+def print_table(summary: Dict) -> None:
+    agg = summary['aggregate']
+    print('\nAP of the predictions of all folds pooled, per seed: mean ± '
+          'std over seeds (sem), then each seed')
+    header = f'{"row":<14}{"seeds":>6}{"folds":>6}' + ''.join(
+        f'{LABELS[m]:>24}' for m in METRICS)
+    print(header + '\n' + '-' * len(header))
+    for row, a in agg.items():
+        cells = ''
+        for m in METRICS:
+            s = a['pooled_over_seeds'][m]
+            sem = '' if s['sem'] is None else f' ({s["sem"]:.3f})'
+            cells += f'{fmt(s) + sem:>24}'
+        print(f'{row:<14}{len(a["seeds"]):>6}{a["folds_pooled"]:>6}{cells}')
+        for seed in a['seeds']:
+            e = summary['pooled'][row][seed]
+            print(f'{"  seed " + seed:<26}' + ''.join(
+                f'{e[m]:>24.3f}' for m in METRICS))
+    print('\nper-fold runs (each fold and seed one value): mean ± std')
+    print(header.replace('seeds', ' runs').replace('folds', '     '))
+    for row, a in agg.items():
+        n = a['per_fold_runs'][METRICS[0]]['n']
+        print(f'{row:<14}{n:>6}{"":>6}' + ''.join(
+            f'{fmt(a["per_fold_runs"][m]):>24}' for m in METRICS))
+    print(f'\n{"row":<14}{"best iter":>16}{"stopped at":>16}'
+          f'{"train wall s":>16}{"train CPU s":>16}')
+    for row, a in agg.items():
+        print(f'{row:<14}' + ''.join(
+            f'{fmt(a[k], 0):>16}' for k in ('best_iter', 'stopped_iter',
+                                            'train_seconds',
+                                            'train_cpu_seconds')))
+    students = [r for r in agg if 'pseudo_labels' in agg[r]]
+    if students:
+        print('\npseudo-labels during training vs the unlabeled tiles\' '
+              'hidden GT (mean over runs): IoU / precision / recall')
+        print(f'{"row":<14}' + ''.join(
+            f'{s:>24}' for s in ('teacher', 'refined', 'arp')))
+        for row in students:
+            q = agg[row]['pseudo_labels']
+            cells = ''
+            for stage in ('teacher', 'refined', 'arp'):
+                vals = [q[stage][m]['mean']
+                        for m in ('iou', 'precision', 'recall')]
+                cell = ' / '.join('-' if v is None else f'{v:.3f}'
+                                  for v in vals)
+                cells += f'{cell:>24}'
+            print(f'{row:<14}{cells}')
+
+
+def plot(summary: Dict, out_dir: str) -> List[str]:
+    """``component_study.png`` (AP per row: mean ± std over seeds, each
+    seed a dot) and ``val_curves.png`` (dev mask AP against iteration of
+    every run, the best one marked)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    agg, pooled = summary['aggregate'], summary['pooled']
+    rows = list(agg)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    for ax, m in zip(axes.flat, METRICS):
+        for x, row in enumerate(rows):
+            s = agg[row]['pooled_over_seeds'][m]
+            if s['mean'] is None:
+                continue
+            ax.errorbar(x, s['mean'], yerr=s['std'] or 0, fmt='o',
+                        color='k', capsize=4)
+            seeds = [pooled[row][k][m] for k in agg[row]['seeds']]
+            ax.scatter(np.full(len(seeds), x + 0.15), seeds, s=12,
+                       color='tab:blue')
+        ax.set_title(LABELS[m] + ' (pooled over folds; mean ± std over '
+                     'seeds, dots: seeds)', fontsize=9)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels(rows, rotation=30, fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths = [osp.join(out_dir, 'component_study.png')]
+    fig.savefig(paths[0], dpi=120)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3),
+                             sharey=True, squeeze=False)
+    for ax, row in zip(axes[0], rows):
+        for x in summary['runs']:
+            if x['row'] != row or not x['curve']:
+                continue
+            its = [p['iter'] for p in x['curve']]
+            aps = [p['segm_mAP'] for p in x['curve']]
+            line, = ax.plot(its, aps, lw=1,
+                            label=f'f{x["fold"]} s{x["seed"]}')
+            if x['best_iter'] in its:
+                ax.plot(x['best_iter'], aps[its.index(x['best_iter'])], '*',
+                        color=line.get_color())
+        ax.set_title(row, fontsize=9)
+        ax.set_xlabel('iteration')
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel('dev mask AP')
+    fig.tight_layout()
+    paths.append(osp.join(out_dir, 'val_curves.png'))
+    fig.savefig(paths[1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def main(argv: Optional[Sequence[str]] = None,
+         run_cmd: RunCmd = run_demo.run) -> Dict:
+    args = parse_args(argv)
+    args.work_dir = osp.abspath(args.work_dir)
+    os.chdir(ROOT)
+    os.makedirs(args.work_dir, exist_ok=True)
+    start = time.time()
+    if not args.summarize_only:
+        run_study(args, run_cmd)
+    results = collect(args.work_dir)
+    if not results:
+        print(f'{args.work_dir}: no finished run yet')
+        return {}
+    summary = summarize(results, args.folds)
+    summary['settings'] = dict(
+        vars(args), monitor=MONITOR, early_stopping_on=(
+            'dev tiles' if args.num_dev else 'test tiles (selection on the '
+            'test set)'))
+    summary['wall_seconds_of_this_call'] = round(time.time() - start, 1)
+    path = osp.join(args.work_dir, 'summary.json')
+    write_json(path, summary)
+    print_table(summary)
+    for p in plot(summary, args.work_dir) + [path]:
+        print(p)
+    return summary
+
+
+if __name__ == '__main__':
+    main()
