@@ -7,7 +7,6 @@ import os.path as osp
 import shutil
 
 import pytest
-import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope

@@ -11,11 +11,13 @@ of the dataset's size (COCO 480 x 640, Cityscapes 1024 x 2048) with seeded
 draws, and its data preprocessor pads the packed batch.
 
 Official files named below (paths in that repository):
-  B-COCO  configs/coco/instance-segmentation/Base-COCO-InstanceSegmentation.yaml
+  B-COCO  configs/coco/instance-segmentation/
+          Base-COCO-InstanceSegmentation.yaml
   M-COCO  configs/coco/instance-segmentation/maskformer2_R50_bs16_50ep.yaml
   B-CS    configs/cityscapes/instance-segmentation/
           Base-Cityscapes-InstanceSegmentation.yaml
-  M-CS    configs/cityscapes/instance-segmentation/maskformer2_R50_bs16_90k.yaml
+  M-CS    configs/cityscapes/instance-segmentation/
+          maskformer2_R50_bs16_90k.yaml
   S-*     scripts/{coco,cityscapes}/train_{teacher,student}.sh
   ADD     config/add_cfg.py (SSL defaults)
   NET     train_net.py (optimizer, samplers, evaluators)

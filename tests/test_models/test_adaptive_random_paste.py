@@ -346,8 +346,8 @@ def test_helpers():
     visible = remove_occluded_pixels(masks)
     assert torch.equal(visible, torch.stack(reference_occlusion(list(masks))))
     assert visible.sum(0).max() == 1
-    assert boxes_from_masks(masks).tolist() == [[0, 0, 4, 4], [2, 2, 6, 6],
-                                               [0, 3, 6, 5]]
+    assert boxes_from_masks(masks).tolist() == [
+        [0, 0, 4, 4], [2, 2, 6, 6], [0, 3, 6, 5]]
 
 
 def test_errors_name_the_faulty_value():

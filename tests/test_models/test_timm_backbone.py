@@ -15,9 +15,8 @@ def test_shapes_and_channels_with_explicit_random_init():
     outs = bb(torch.rand(2, 3, 64, 96))
     assert bb.out_channels == (24, 40, 112, 320)
     assert bb.strides == (4, 8, 16, 32)
-    assert [tuple(o.shape) for o in outs] == [(2, 24, 16, 24),
-                                             (2, 40, 8, 12), (2, 112, 4, 6),
-                                             (2, 320, 2, 3)]
+    assert [tuple(o.shape) for o in outs] == [
+        (2, 24, 16, 24), (2, 40, 8, 12), (2, 112, 4, 6), (2, 320, 2, 3)]
 
 
 def test_real_imagenet_weights_load_in_order():

@@ -1,7 +1,8 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """Build the embedded nuclei demo dataset from the stardist==0.9.2 wheel.
 
-    python tools/dataset_converters/prepare_nuclei_demo.py --out-dir data/nuclei
+    python tools/dataset_converters/prepare_nuclei_demo.py \\
+        --out-dir data/nuclei
 
 ``--num-folds K --fold F`` writes fold F of a seeded K-fold split instead
 (fold F's tiles are val; ``--num-labeled`` labeled, ``--num-dev`` dev tiles

@@ -4,7 +4,8 @@
 First convert Cityscapes with mmdet's converter (it ships with mmdet under
 ``.mim/tools/dataset_converters/cityscapes.py``)::
 
-    python "$(python -c 'import mmdet,os;print(os.path.dirname(mmdet.__file__))')/.mim/tools/dataset_converters/cityscapes.py" \
+    MMDET=$(python -c 'import mmdet,os;print(os.path.dirname(mmdet.__file__))')
+    python $MMDET/.mim/tools/dataset_converters/cityscapes.py \
         data/cityscapes --nproc 8 --out-dir data/cityscapes/annotations
 
 then::

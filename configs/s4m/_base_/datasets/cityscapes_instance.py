@@ -2,9 +2,9 @@
 # labeled train frames for supervised training, val for evaluation with the
 # Cityscapes evaluator (cityscapesscripts: the paper's mask AP) and COCO AP.
 #
-# Prepare: Cityscapes (leftImg8bit, gtFine) from https://www.cityscapes-dataset.com
-# in data/cityscapes, convert it with mmdet's
-# .mim/tools/dataset_converters/cityscapes.py, then
+# Prepare: Cityscapes (leftImg8bit, gtFine) from
+# https://www.cityscapes-dataset.com in data/cityscapes; convert it with
+# mmdet's .mim/tools/dataset_converters/cityscapes.py, then
 #   python tools/dataset_converters/split_cityscapes_semi.py \
 #       data/cityscapes/annotations/instancesonly_filtered_gtFine_train.json
 dataset_type = 'S4MCityscapesDataset'
