@@ -85,7 +85,7 @@ def parse_args():
         '--sam-checkpoint, LiteMedSAM excepted)')
     parser.add_argument('--sam-checkpoint', default=None)
     parser.add_argument('--sam-autocast', default=None,
-                        choices=['bfloat16', 'float16', 'none'])
+                        choices=['bfloat16', 'float16', 'auto', 'none'])
     parser.add_argument(
         '--keep-embed-cache', action='store_true',
         help='keep the config\'s SAM embed_cache_size (by default '
@@ -347,6 +347,7 @@ def run_method(args) -> dict:
             sam_type=sam.sam_type,
             weights='random' if sam.checkpoint is None else 'real',
             autocast=sam.autocast_dtype,
+            autocast_on_device=sam.autocast_dtype_on(device),
             embed_cache_size=0 if sam.embed_cache is None else
             sam.embed_cache.max_items)
         result['refinement'] = refinement_batched_vs_per_image(

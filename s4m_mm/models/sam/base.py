@@ -35,7 +35,8 @@ from .checkpoints import load_sam_checkpoint
 from .embed_cache import EmbeddingCache
 from .embeddings import SAMEmbeddings
 from .point_features import image_side, prompt_image_tokens
-from .precision import AUTOCAST_DTYPES, autocast_disabled, autocast_to
+from .precision import (AUTOCAST_DTYPES, autocast_disabled, autocast_to,
+                        resolve_autocast_dtype)
 
 #: Channels of the image embedding and of every prompt token.
 PROMPT_EMBED_DIM = 256
@@ -64,6 +65,9 @@ class BaseSAMAdapter(nn.Module, metaclass=ABCMeta):
             runs the image encoder and the decoder under autocast to that
             type on any device; outputs are float32 either way. ``None``
             leaves precision to the caller's autocast (e.g. AMP training).
+            ``'auto'``: bfloat16 where the device computes it natively,
+            float32 elsewhere (:func:`resolve_autocast_dtype`; emulated
+            bfloat16 on an AVX2 CPU is an order of magnitude slower).
         embed_cache_size (int): keep the encoder outputs of the last this
             many distinct SAM inputs (:class:`EmbeddingCache`); 0 (default)
             disables it.
@@ -106,8 +110,8 @@ class BaseSAMAdapter(nn.Module, metaclass=ABCMeta):
                 f'{self._other_types_hint()}')
         if autocast_dtype not in AUTOCAST_DTYPES:
             raise ValueError(
-                f"{name}: autocast_dtype must be None, 'float16' or "
-                f"'bfloat16', got {autocast_dtype!r}")
+                f"{name}: autocast_dtype must be None, 'float16', "
+                f"'bfloat16' or 'auto', got {autocast_dtype!r}")
         if not isinstance(embed_cache_size, int) or embed_cache_size < 0:
             raise ValueError(f'{name}: embed_cache_size must be an int >= 0, '
                              f'got {embed_cache_size!r}')
@@ -290,6 +294,12 @@ class BaseSAMAdapter(nn.Module, metaclass=ABCMeta):
 
     def _autocast(self, device: torch.device):
         return autocast_to(device, self.autocast_dtype)
+
+    def autocast_dtype_on(self, device) -> Optional[str]:
+        """The autocast type SAM runs under on ``device`` (``'auto'``
+        resolved)."""
+        return resolve_autocast_dtype(torch.device(device),
+                                      self.autocast_dtype)
 
     def _follow_device(self, device: torch.device) -> None:
         """Move the SAM to ``device`` if it is elsewhere."""
