@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 from .base import PROMPT_EMBED_DIM, BaseSAMAdapter
 from .embeddings import SAMEmbeddings
+from .shared_image_decoder import decode_on_one_image, supports_shared_image
 
 #: SAM 1's pixel mean / std (RGB, 0-255).
 SAM1_PIXEL_MEAN = (123.675, 116.28, 103.53)
@@ -173,6 +174,10 @@ class SAMAdapter(BaseSAMAdapter):
     """
     SAM_TYPES = tuple(VIT_VARIANTS)
     ARCH_OPTIONS = ('img_size', 'encoder_depth')
+    #: decode the prompts of an image without N copies of its embedding
+    #: (:mod:`.shared_image_decoder`; the same outputs). False: the
+    #: decoder's own forward, for comparison.
+    shared_image_decoder = True
 
     def __init__(self,
                  sam_type: str = 'vit_h',
@@ -249,11 +254,17 @@ class SAMAdapter(BaseSAMAdapter):
 
     def _decode_image(self, embeddings: SAMEmbeddings, sparse: Tensor,
                       multimask_output: bool) -> Tuple[Tensor, Tensor]:
-        """``segment_anything``'s ``MaskDecoder.forward`` (which repeats
-        the image embedding for the prompts)."""
+        """``segment_anything``'s ``MaskDecoder.forward``; for its own
+        decoder class without repeating the image embedding for the prompts
+        (:func:`decode_on_one_image`, the same outputs)."""
         prompt_encoder = self.sam.prompt_encoder
         dense = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        return self.sam.mask_decoder(
+        decoder = self.sam.mask_decoder
+        if self.shared_image_decoder and supports_shared_image(decoder):
+            return decode_on_one_image(decoder, embeddings.image,
+                                       prompt_encoder.get_dense_pe(), sparse,
+                                       dense, multimask_output)
+        return decoder(
             image_embeddings=embeddings.image,
             image_pe=prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
