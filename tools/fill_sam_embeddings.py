@@ -98,8 +98,8 @@ def main():
     torch.manual_seed(args.seed)
     refiner = build_model(refiner_config(cfg, args.config))
     store, sam = refiner.store, refiner.sam
-    identity = sam.store_identity()
     device = resolve_device(args.device)
+    identity = sam.store_identity(device)
     shard, num_shards = args.shard
     todo = [p for i, p in enumerate(image_paths(cfg, args.split))
             if i % num_shards == shard][:args.limit]

@@ -79,3 +79,31 @@ def test_unknown_autocast_dtype_names_the_choices():
     with pytest.raises(ValueError, match="'bfloat16' or 'auto', got 'bf16'"):
         SAMAdapter('vit_b', checkpoint=None, random_init=True, img_size=64,
                    encoder_depth=1, autocast_dtype='bf16')
+
+
+@pytest.mark.parametrize('is_native', [True, False])
+def test_store_identity_names_the_resolved_autocast(native, is_native,
+                                                    tmp_path):
+    """An entry encoded under bfloat16 is stale for the same SAM in float32
+    (and the other way round), on disk as in memory."""
+    from s4m_mm.models.sam import SAMEmbeddingStore, StoreKey
+    kwargs = dict(checkpoint=None, random_init=True, img_size=64,
+                  encoder_depth=1)
+    torch.manual_seed(0)
+    auto = SAMAdapter('vit_b', autocast_dtype='auto', **kwargs)
+    torch.manual_seed(0)  # the same weights
+    fp32 = SAMAdapter('vit_b', **kwargs)
+    native(is_native)
+    assert auto.store_identity()['autocast'] == (
+        'bfloat16' if is_native else None)
+    assert auto.store_identity(CPU) == auto.store_identity()
+    assert fp32.store_identity()['autocast'] is None
+    store = SAMEmbeddingStore(memory_bytes=2**20, disk_dir=str(tmp_path))
+    stored = (torch.ones(2, 2), )
+    store.put(StoreKey('a.png', auto.store_identity(), (4, 4)), stored)
+    fresh = SAMEmbeddingStore(memory_bytes=0, disk_dir=str(tmp_path))
+    got = fresh.get(StoreKey('a.png', fp32.store_identity(), (4, 4)))
+    if is_native:
+        assert got is None and fresh.stats['stale'] == 1
+    else:  # 'auto' is float32 here: the same identity, a hit
+        assert got is not None and fresh.stats['stale'] == 0

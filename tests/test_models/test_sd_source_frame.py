@@ -268,7 +268,7 @@ class BankSAM(FieldSAM):
         super().__init__(maps)
         self.decoded = 0
 
-    def store_identity(self):
+    def store_identity(self, device=None):
         return dict(adapter='BankSAM', sam_type='field', img_size=64,
                     weights='0')
 

@@ -414,17 +414,24 @@ class BaseSAMAdapter(nn.Module, metaclass=ABCMeta):
         return [tuple(level[i] for level in outputs)
                 for i in range(len(images))]
 
-    def store_identity(self) -> dict:
+    def store_identity(self, device=None) -> dict:
         """What an embedding store keys this SAM by: the adapter, variant,
-        input size and a digest of the exact weights (computed once)."""
+        input size, a digest of the exact weights (computed once) and the
+        autocast type the encoder runs under on ``device`` (default: where
+        the SAM's weights are; ``'auto'`` resolved, ``None`` for float32),
+        so that an entry encoded in bfloat16 is stale for a float32 SAM and
+        the other way round."""
         if getattr(self, '_weights_digest', None) is None:
             digest = hashlib.sha1()
             for name, tensor in sorted(self.sam.state_dict().items()):
                 digest.update(name.encode())
                 update_digest(digest, tensor)
             self._weights_digest = digest.hexdigest()
+        if device is None:
+            device = next(self.sam.parameters()).device
         return dict(adapter=type(self).__name__, sam_type=self.sam_type,
-                    img_size=self.img_size, weights=self._weights_digest)
+                    img_size=self.img_size, weights=self._weights_digest,
+                    autocast=self.autocast_dtype_on(device))
 
     def _encode(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """``(B, 3, S, S)`` SAM inputs -> float32 encoder outputs."""

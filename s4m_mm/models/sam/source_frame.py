@@ -120,10 +120,11 @@ class SourceFrameEncoder:
         return torch.from_numpy(np.ascontiguousarray(img)).permute(
             2, 0, 1).float()
 
-    def key(self, sam, sample) -> StoreKey:
-        """The store key of a view's source image under ``sam``."""
+    def key(self, sam, sample, device=None) -> StoreKey:
+        """The store key of a view's source image under ``sam`` encoding on
+        ``device`` (default: where its weights are)."""
         meta = self.meta(sample)
-        return StoreKey(meta['img_path'], sam.store_identity(),
+        return StoreKey(meta['img_path'], sam.store_identity(device),
                         meta['ori_shape'][:2])
 
     @torch.no_grad()
@@ -133,7 +134,7 @@ class SourceFrameEncoder:
         sample, from the store; the images missing from it are loaded,
         encoded together and stored (:attr:`misses` counts them, each image
         once)."""
-        keys = [self.key(sam, sample) for sample in data_samples]
+        keys = [self.key(sam, sample, device) for sample in data_samples]
         found = {}
         for key in keys:
             if key.id not in found:

@@ -137,18 +137,18 @@ class SDTargetBank:
                  **(store or {})))
         self.misses = 0
 
-    def key(self, sam, image_key: StoreKey) -> StoreKey:
+    def key(self, image_key: StoreKey) -> StoreKey:
         """The bank's key of an image: its embedding key with the bank's
         stride in the SAM identity."""
         return StoreKey(image_key.file,
-                        dict(sam.store_identity(), sd_bank_stride=self.stride),
+                        dict(image_key.sam, sd_bank_stride=self.stride),
                         image_key.source_hw)
 
     def entries(self, sam, source, data_samples, device) -> List[Tensor]:
         """One bank entry per sample (computed from its source embedding
         on a miss, once per image of the batch)."""
-        image_keys = [source.key(sam, s) for s in data_samples]
-        keys = [self.key(sam, k) for k in image_keys]
+        image_keys = [source.key(sam, s, device) for s in data_samples]
+        keys = [self.key(k) for k in image_keys]
         found = {}
         for key in keys:
             if key.id not in found:
