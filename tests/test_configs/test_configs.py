@@ -55,6 +55,16 @@ def test_config_declares_imports_and_scope(path):
     assert cfg.custom_imports['allow_failed_imports'] is False
 
 
+@pytest.mark.parametrize(
+    'path', [p for p in CONFIGS if '/demo/' in p], ids=rel)
+def test_demo_configs_are_seeded(path):
+    """``make demo`` twice prints the same table only if every stage it
+    trains draws from a fixed seed (mmengine draws a random one when
+    ``randomness.seed`` is None)."""
+    cfg = load(path)
+    assert isinstance(cfg.get('randomness', {}).get('seed'), int), rel(path)
+
+
 TINY_SAM = dict(
     type='SAMAdapter',
     sam_type='vit_b',
