@@ -420,7 +420,9 @@ class BaseSAMAdapter(nn.Module, metaclass=ABCMeta):
         autocast type the encoder runs under on ``device`` (default: where
         the SAM's weights are; ``'auto'`` resolved, ``None`` for float32),
         so that an entry encoded in bfloat16 is stale for a float32 SAM and
-        the other way round."""
+        the other way round. It is the adapter's own ``autocast_dtype``: a
+        caller's autocast (AMP training with ``autocast_dtype=None``) is not
+        part of the key."""
         if getattr(self, '_weights_digest', None) is None:
             digest = hashlib.sha1()
             for name, tensor in sorted(self.sam.state_dict().items()):
