@@ -8,6 +8,7 @@ import math
 import os
 import os.path as osp
 import pickle
+import shutil
 import sys
 
 import numpy as np
@@ -265,6 +266,14 @@ def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
     assert (result['best_iter'], result['stopped_iter']) == (4, 6)
     assert [p['segm_mAP'] for p in result['curve']] == [0.1, 0.3, 0.2]
     assert result['pseudo_labels']['refined']['iou'] == 0.4
+    # the machine, whose bf16 kernels decide the demo SAM's precision
+    assert result['machine']['cores'] == os.cpu_count()
+    assert result['machine']['torch'] == torch.__version__
+    assert result['machine']['native_bf16'] == bool(
+        torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    # paths relative to the work dir
+    assert result['predictions'] == osp.join('fold0', 'seed0', 'full',
+                                             'test', 'predictions.pkl')
     agg = summary['aggregate']['full']
     assert agg['complete'] and agg['pooled_over_seeds']['segm_mAP'][
         'mean'] == pytest.approx(1.0)  # both folds' images, both right
@@ -314,6 +323,39 @@ def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
     assert '--resume' not in again.calls[0][1]
     assert not osp.exists(osp.join(run, 'stale.log'))  # from scratch
     assert 'restarting' in capsys.readouterr().out
+
+
+#: what results/component_study/.gitignore commits of a run
+COMMITTED = ('result.json', 'train.json', 'predictions.pkl', 'all.json')
+
+
+def test_committed_results_hold_in_another_checkout(study, tmp_path):
+    gt = str(tmp_path / 'gt.json')
+    write_gt(gt)
+    work = str(tmp_path / 'here' / 'study')
+    argv = ['--seeds', '0', '--folds', '2', '--rows', 'supervised', 'full',
+            '--max-iters', '6', '--val-interval', '2']
+    first = study.main(['--work-dir', work] + argv, run_cmd=FakeTools(gt))
+    # the committed files only, in another place; the original is gone
+    there = str(tmp_path / 'there' / 'study')
+    for folder, _, files in os.walk(work):
+        for name in set(files) & set(COMMITTED):
+            dst = osp.join(there, osp.relpath(folder, work))
+            os.makedirs(dst, exist_ok=True)
+            os.rename(osp.join(folder, name), osp.join(dst, name))
+    shutil.rmtree(work)
+    again = study.main(['--work-dir', there, '--folds', '2',
+                        '--summarize-only'])
+    assert again['pooled'] == first['pooled']
+    assert again['pooled']['full']['0']['segm_mAP'] == pytest.approx(1.0)
+    # a student still to train there needs the teacher's checkpoint, which
+    # is not committed: refused, naming it
+    for name in ('result.json', 'train.json'):
+        os.remove(osp.join(there, 'fold1', 'seed0', 'full', name))
+    with pytest.raises(FileNotFoundError,
+                       match=r'fold 1, seed 0 needs its teacher checkpoint '
+                       r'.*fold1/seed0/sd_teacher/best_coco_segm_mAP_iter_4'):
+        study.main(['--work-dir', there] + argv, run_cmd=FakeTools(gt))
 
 
 def test_other_split_settings_in_a_work_dir_are_refused(study, tmp_path):

@@ -184,6 +184,18 @@ def read_json(path: str):
         return json.load(f)
 
 
+def relative(work_dir: str, path: str) -> str:
+    """``path`` as result.json records it: relative to the work dir, so
+    that a study's results (committed, or moved) hold on another machine."""
+    return osp.relpath(path, work_dir)
+
+
+def resolve(work_dir: str, path: Optional[str]) -> Optional[str]:
+    """A path of a result.json, absolute (older results hold absolute
+    paths, which ``osp.join`` keeps)."""
+    return None if path is None else osp.normpath(osp.join(work_dir, path))
+
+
 def run_dir(work_dir: str, fold: int, seed: int, row: str) -> str:
     return osp.join(work_dir, f'fold{fold}', f'seed{seed}', row)
 
@@ -219,6 +231,28 @@ def prepare_fold(args, fold: int, seed: int, run_cmd: RunCmd) -> str:
         str(args.num_labeled), '--num-dev', str(args.num_dev)
     ])
     return root
+
+
+def machine() -> Dict:
+    """What result.json records of the machine a run trained on: the demo's
+    SAM runs in bf16 where the CPU has native bf16 kernels and in float32
+    elsewhere (``autocast_dtype='auto'``), so runs of one study made on
+    different machines are not the same computation."""
+    import platform
+
+    import torch
+
+    from s4m_mm.models.sam.precision import native_bfloat16
+    cpu = platform.processor()
+    with contextlib.suppress(OSError):
+        with open('/proc/cpuinfo') as f:
+            names = [ln.split(':', 1)[1].strip() for ln in f
+                     if ln.startswith('model name')]
+        cpu = names[0] if names else cpu
+    return dict(cpu=cpu, cores=os.cpu_count(),
+                capability=torch.backends.cpu.get_cpu_capability(),
+                native_bf16=native_bfloat16(torch.device('cpu')),
+                torch=torch.__version__)
 
 
 def run_settings(args) -> Dict:
@@ -329,7 +363,8 @@ def train_run(args, row, stage_dir, options, run_cmd) -> Dict:
         warnings.warn(f'{stage_dir}: no best checkpoint, using the last')
         best = last
     info = dict(
-        checkpoint=best, best_iter=checkpoint_iter(best),
+        checkpoint=relative(args.work_dir, best),
+        best_iter=checkpoint_iter(best),
         stopped_iter=checkpoint_iter(last), max_iters=args.max_iters[row],
         curve=val_curve(stage_dir), train_seconds=wall,
         train_cpu_seconds=cpu, resumed=bool(extra))
@@ -354,7 +389,7 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
     root = prepare_fold(args, fold, seed, run_cmd)
     options = train_options(args, row, root, seed, teacher)
     info = train_run(args, row, stage_dir, options, run_cmd)
-    checkpoint = info['checkpoint']
+    checkpoint = resolve(args.work_dir, info['checkpoint'])
     if row in STUDENTS:
         exported = osp.join(stage_dir, EXPORTED)
         if not osp.isfile(exported):
@@ -370,12 +405,15 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
         ['--out', predictions], run_cmd=run_cmd))
     result = dict(
         row=row, fold=fold, seed=seed, config=CONFIGS[row],
-        teacher=teacher, train_checkpoint=info['checkpoint'],
-        tested_checkpoint=checkpoint, data_root=root,
+        teacher=None if teacher is None else relative(args.work_dir, teacher),
+        train_checkpoint=info['checkpoint'],
+        tested_checkpoint=relative(args.work_dir, checkpoint),
+        data_root=relative(args.work_dir, root),
         split=split_settings(args, fold, seed),
-        settings=run_settings(args),
+        settings=run_settings(args), machine=machine(),
         metrics={k: metrics.get(k) for k in METRICS},
-        predictions=predictions, test_seconds=test_wall,
+        predictions=relative(args.work_dir, predictions),
+        test_seconds=test_wall,
         **{k: v for k, v in info.items() if k != 'checkpoint'})
     if row in STUDENTS:
         result['pseudo_labels'] = run_demo.logged_pseudo_label_quality(
@@ -396,15 +434,32 @@ def prune_checkpoints(stage_dir: str, keep: str) -> None:
             os.remove(path)
 
 
+def check_teacher(args, fold: int, seed: int, row: str,
+                  teacher: str) -> None:
+    """A student still to train needs its teacher's checkpoint, which a
+    finished study keeps on disk but does not commit: refuse, naming it,
+    when it is gone (another checkout of committed results)."""
+    done = osp.join(run_dir(args.work_dir, fold, seed, row), 'result.json')
+    if osp.isfile(done) or osp.isfile(teacher):
+        return
+    raise FileNotFoundError(
+        f'{row} of fold {fold}, seed {seed} needs its teacher checkpoint '
+        f'{teacher}, which is gone; remove '
+        f'{run_dir(args.work_dir, fold, seed, "sd_teacher")}/result.json '
+        'and train.json to train the teacher again (same seed)')
+
+
 def run_study(args, run_cmd: RunCmd = run_demo.run) -> List[Dict]:
     results = []
     for seed in args.seeds:
         for fold in args.fold_ids:
             teacher = None
             for row in args.rows:
+                if row in STUDENTS:
+                    check_teacher(args, fold, seed, row, teacher)
                 res = run_one(args, fold, seed, row, run_cmd, teacher)
                 if row == 'sd_teacher':
-                    teacher = res['train_checkpoint']
+                    teacher = resolve(args.work_dir, res['train_checkpoint'])
                 results.append(res)
     return results
 
@@ -456,9 +511,10 @@ def collect(work_dir: str) -> List[Dict]:
     ]
 
 
-def summarize(results: List[Dict], num_folds: int) -> Dict:
+def summarize(results: List[Dict], num_folds: int, work_dir: str) -> Dict:
     """Pooled AP per row and seed, their statistics over seeds, the same of
-    the per-fold APs, pseudo-label quality, iterations and time."""
+    the per-fold APs, pseudo-label quality, iterations and time; the paths
+    of ``results`` are relative to ``work_dir``."""
     pooled, aggregate = {}, {}
     rows = [r for r in ROWS if any(x['row'] == r for x in results)]
     for row in rows:
@@ -469,11 +525,11 @@ def summarize(results: List[Dict], num_folds: int) -> Dict:
         pooled[row] = {}
         for seed, seed_runs in sorted(by_seed.items()):
             seed_runs.sort(key=lambda x: x['fold'])
-            files = [x['predictions'] for x in seed_runs]
+            files = [resolve(work_dir, x['predictions']) for x in seed_runs]
             entry = dict(folds=[x['fold'] for x in seed_runs])
             if all(osp.isfile(p) for p in files):
-                gt = osp.join(seed_runs[0]['data_root'], 'annotations',
-                              'all.json')
+                gt = osp.join(resolve(work_dir, seed_runs[0]['data_root']),
+                              'annotations', 'all.json')
                 entry.update(pooled_metrics(gt, files))
             pooled[row][str(seed)] = entry
         # over seeds: those with the most folds (all of them once done)
@@ -632,7 +688,7 @@ def main(argv: Optional[Sequence[str]] = None,
     if not results:
         print(f'{args.work_dir}: no finished run yet')
         return {}
-    summary = summarize(results, args.folds)
+    summary = summarize(results, args.folds, args.work_dir)
     summary['settings'] = dict(
         vars(args), monitor=MONITOR, early_stopping_on=(
             'dev tiles' if args.num_dev else 'test tiles (selection on the '
