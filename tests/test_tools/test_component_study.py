@@ -389,3 +389,94 @@ def test_rows_in_order_with_their_teacher(study):
     assert args.rows == ['supervised', 'sd_teacher', 'full']
     assert args.max_iters == dict(dict.fromkeys(study.ROWS, 50), full=7)
     assert sys.path[0] == osp.join(REPO, 'tools')
+
+
+# ------------------------------------- one seed per fold, paired rows
+
+
+def test_one_seed_per_fold_pools_every_tile_once(study, tmp_path):
+    gt = str(tmp_path / 'gt.json')
+    write_gt(gt)
+    work = str(tmp_path / 'study')
+    fake = FakeTools(gt)
+    summary = study.main(['--work-dir', work, '--folds', '2', '--split-seed',
+                          '7', '--runs', '0:3', '1:5', '--rows',
+                          'supervised', '--max-iters', '6'], run_cmd=fake)
+    # both folds cut from the split of seed 7, each trained with its seed
+    prepared = [c for t, c in fake.calls if t == 'prepare_nuclei_demo.py']
+    assert [(FakeTools.value(c, '--fold'), FakeTools.value(c, '--seed'))
+            for c in prepared] == [('0', '7'), ('1', '7')]
+    trained = [c for t, c in fake.calls if t == 'train.py']
+    assert ['randomness.seed=3' in c for c in trained] == [True, False]
+    assert ['randomness.seed=5' in c for c in trained] == [False, True]
+    assert osp.isdir(osp.join(work, 'fold1', 'seed5', 'supervised'))
+    # one pool of the split: both folds' images, each predicted right
+    assert list(summary['pooled']['supervised']) == ['7']
+    pool = summary['pooled']['supervised']['7']
+    assert (pool['folds'], pool['seeds']) == ([0, 1], [3, 5])
+    assert pool['segm_mAP'] == pytest.approx(1.0)
+    assert summary['aggregate']['supervised']['complete']
+
+
+def test_runs_argument(study, capsys):
+    args = study.parse_args(['--folds', '4', '--runs', '2:1', '0:0'])
+    assert args.runs == [(2, 1), (0, 0)]  # in the order given
+    crossed = study.parse_args(['--folds', '2', '--seeds', '4', '5'])
+    assert crossed.runs == [(0, 4), (1, 4), (0, 5), (1, 5)]
+    for argv, message in ((['--runs', '4:0'], 'fold 4 out of range'),
+                          (['--runs', '1-1'], 'expected FOLD:SEED'),
+                          (['--runs', '1:x'], 'expected FOLD:SEED'),
+                          (['--runs', '1:1', '1:1'], 'given twice')):
+        with pytest.raises(SystemExit):
+            study.parse_args(argv)
+        assert message in capsys.readouterr().err
+
+
+def fake_result(row, fold, seed, segm, split_seed=None):
+    return dict(row=row, fold=fold, seed=seed,
+                split=dict(seed=seed if split_seed is None else split_seed),
+                metrics=dict(segm_mAP=segm, segm_mAP_50=2 * segm,
+                             bbox_mAP=0.0, bbox_mAP_50=0.0))
+
+
+def test_pooling_groups(study):
+    rotated = [fake_result('full', f, 10 + f, 0.1, split_seed=0)
+               for f in range(3)]
+    assert {k: [(x['fold'], x['seed']) for x in v]
+            for k, v in study.pooling_groups(rotated).items()} == \
+        {'0': [(0, 10), (1, 11), (2, 12)]}
+    # a split whose folds have several seeds: pooled per seed
+    crossed = [fake_result('full', f, s, 0.1, split_seed=0)
+               for s in (1, 2) for f in range(2)]
+    assert {k: [(x['fold'], x['seed']) for x in v]
+            for k, v in study.pooling_groups(crossed).items()} == \
+        {'0/1': [(0, 1), (1, 1)], '0/2': [(0, 2), (1, 2)]}
+    # the default split (seeded by the training seed): one pool a seed
+    default = [fake_result('full', f, s, 0.1) for s in (1, 2)
+               for f in range(2)]
+    assert sorted(study.pooling_groups(default)) == ['1', '2']
+
+
+def test_paired_differences_by_hand(study):
+    results = [
+        fake_result('mean_teacher', 0, 0, 0.10),
+        fake_result('full', 0, 0, 0.15),
+        fake_result('mean_teacher', 1, 1, 0.20),
+        fake_result('full', 1, 1, 0.22),
+        fake_result('mean_teacher', 2, 2, 0.30),
+        fake_result('full', 2, 2, 0.38),
+        fake_result('full', 3, 3, 0.90),  # no mean teacher: not paired
+        fake_result('supervised', 0, 0, 0.05),
+    ]
+    paired = study.paired_differences(results)
+    assert list(paired) == ['full - mean_teacher']
+    e = paired['full - mean_teacher']
+    assert e['runs'] == [[0, 0], [1, 1], [2, 2]]
+    d = [0.05, 0.02, 0.08]
+    mean = 0.05
+    std = math.sqrt(sum((x - mean)**2 for x in d) / 2)  # 0.03
+    assert e['segm_mAP']['values'] == pytest.approx(d)
+    assert e['segm_mAP']['mean'] == pytest.approx(mean)
+    assert e['segm_mAP']['std'] == pytest.approx(std) == pytest.approx(0.03)
+    assert e['segm_mAP']['sem'] == pytest.approx(0.03 / math.sqrt(3))
+    assert e['segm_mAP_50']['mean'] == pytest.approx(0.1)

@@ -2,6 +2,11 @@
 """Component study of S4M on the nuclei demo: k-fold over the tiles, several
 seeds, every model trained until its AP on held-out tiles stops rising.
 
+    # every tile tested once, each fold trained with its own seed (the
+    # study in the README: 4 (fold, seed) runs of each row)
+    python tools/analysis/component_study.py --folds 4 --split-seed 0 \\
+        --runs 0:0 1:1 2:2 3:3 --work-dir results/component_study
+    # or crossed: every seed on every fold (3x the cost)
     python tools/analysis/component_study.py --seeds 0 1 2 --folds 4 \\
         --work-dir work_dirs/component_study
 
@@ -13,13 +18,14 @@ teacher, each a config of ``configs/s4m/demo/components/``:
 A student row needs its fold and seed's teacher; ``sd_teacher`` is added
 when a student is asked for without it.
 
-Data: for each seed the 16 tiles are split into ``--folds`` folds
-(``s4m_mm.datasets.nuclei_demo.fold_tiles``, seeded by the study seed), so
-that with all folds every tile, every instance, is a test tile exactly once
-a seed. Of the other tiles, ``--num-labeled`` are labeled, ``--num-dev`` are
-held out for early stopping (``dev``; never trained on, never tested on) and
-the rest are unlabeled (their GT only measures pseudo-labels). Each fold's
-dataset is written to ``WORK_DIR/fold{f}/seed{s}/data``.
+Data: the 16 tiles are split into ``--folds`` folds
+(``s4m_mm.datasets.nuclei_demo.fold_tiles``, seeded by ``--split-seed``, by
+default by each run's training seed), so that with all folds every tile,
+every instance, is a test tile exactly once a split. Of the other tiles,
+``--num-labeled`` are labeled, ``--num-dev`` are held out for early
+stopping (``dev``; never trained on, never tested on) and the rest are
+unlabeled (their GT only measures pseudo-labels). Each run's dataset is
+written to ``WORK_DIR/fold{f}/seed{s}/data``.
 
 Training: every ``--val-interval`` iterations the model is evaluated on the
 dev tiles; mmengine's ``CheckpointHook(save_best='coco/segm_mAP')`` keeps
@@ -40,13 +46,17 @@ tested (for the teacher, the best one its students start from), unless
 ``--keep-checkpoints``.
 
 Summary (``WORK_DIR/summary.json``, ``component_study.png``,
-``val_curves.png`` and a printed table): per row and seed, mask and box AP /
-AP50 of the predictions of all folds pooled into one COCO evaluation of
-every tile (each instance counted once); over seeds their mean, sample std
-and standard error; the same statistics of the per-fold APs; the
-pseudo-label quality logged by each student run; the dev AP curve of every
-run; train iterations, wall and CPU seconds. ``--summarize-only`` writes
-the summary of the runs done so far without training.
+``val_curves.png`` and a printed table): per row, mask and box AP / AP50 of
+the predictions of all folds of a split pooled into one COCO evaluation of
+every tile (each instance counted once; a split whose folds were trained
+with several seeds each pools per seed), with mean, sample std and
+standard error over the pools; the same statistics of the per-run APs;
+paired differences between rows (:data:`CONTRASTS`) over the ``(fold,
+seed)`` runs that have both, which cancel what the test tiles and the
+shared teacher contribute; the pseudo-label quality logged by each student
+run; the dev AP curve of every run; train iterations, wall and CPU
+seconds. ``--summarize-only`` writes the summary of the runs done so far
+without training.
 """
 import argparse
 import contextlib
@@ -61,7 +71,7 @@ import shutil
 import sys
 import time
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -103,6 +113,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='K of the k-fold split of the 16 tiles')
     parser.add_argument('--fold-ids', type=int, nargs='+',
                         help='run only these folds (default: all)')
+    parser.add_argument(
+        '--runs', nargs='+', default=None, metavar='FOLD:SEED',
+        help='exactly these (fold, training seed) runs instead of every '
+        '--seeds x --fold-ids pair; e.g. 0:0 1:1 2:2 3:3 with --split-seed '
+        '0 tests every tile once, each fold trained with its own seed')
+    parser.add_argument(
+        '--split-seed', type=int, default=None,
+        help='seed of the k-fold split of the tiles (default: each run\'s '
+        'training seed, so every seed has its own split)')
     parser.add_argument('--rows', nargs='+', choices=ROWS,
                         default=list(ROWS))
     parser.add_argument('--num-labeled', type=int, default=3)
@@ -143,11 +162,37 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.val_interval < 1 or args.patience < 1:
         parser.error('--val-interval and --patience must be >= 1')
     args.max_iters = parse_max_iters(args.max_iters, parser)
+    args.runs = parse_runs(args, parser)
     args.rows = [r for r in ROWS if r in args.rows]
     if 'sd_teacher' not in args.rows and set(args.rows) & set(STUDENTS):
         print('rows: sd_teacher added (the students\' teacher)')
         args.rows.insert(int('supervised' in args.rows), 'sd_teacher')
     return args
+
+
+def parse_runs(args, parser) -> List[Tuple[int, int]]:
+    """The ``(fold, seed)`` runs of the call, in order: ``--runs`` as
+    given, else every seed of ``--seeds`` with every fold of
+    ``--fold-ids``."""
+    if args.runs is None:
+        return [(f, s) for s in args.seeds for f in args.fold_ids]
+    runs = []
+    for value in args.runs:
+        fold, sep, seed = value.partition(':')
+        try:
+            pair = (int(fold), int(seed))
+        except ValueError:
+            pair = None
+        if not sep or pair is None:
+            parser.error(f'--runs {value!r}: expected FOLD:SEED, e.g. 1:1')
+        if not 0 <= pair[0] < args.folds:
+            parser.error(f'--runs {value!r}: fold {pair[0]} out of range: '
+                         f'with --folds {args.folds} the folds are '
+                         f'0..{args.folds - 1}')
+        if pair in runs:
+            parser.error(f'--runs {value!r} given twice')
+        runs.append(pair)
+    return runs
 
 
 def parse_max_iters(values: Sequence[str], parser) -> Dict[str, int]:
@@ -204,8 +249,16 @@ def data_root(work_dir: str, fold: int, seed: int) -> str:
     return osp.join(work_dir, f'fold{fold}', f'seed{seed}', 'data')
 
 
+def split_seed(args, seed: int) -> int:
+    """The seed of the split a run with training seed ``seed`` uses."""
+    return seed if args.split_seed is None else args.split_seed
+
+
 def split_settings(args, fold: int, seed: int) -> Dict:
-    return dict(num_folds=args.folds, fold=fold, seed=seed,
+    """The split of the run ``(fold, seed)``; its ``seed`` is the split's
+    (``--split-seed``, else the training seed)."""
+    return dict(num_folds=args.folds, fold=fold,
+                seed=split_seed(args, seed),
                 num_labeled=args.num_labeled, num_dev=args.num_dev)
 
 
@@ -227,7 +280,7 @@ def prepare_fold(args, fold: int, seed: int, run_cmd: RunCmd) -> str:
     run_cmd([
         sys.executable, 'tools/dataset_converters/prepare_nuclei_demo.py',
         '--out-dir', root, '--num-folds', str(args.folds), '--fold',
-        str(fold), '--seed', str(seed), '--num-labeled',
+        str(fold), '--seed', str(want['seed']), '--num-labeled',
         str(args.num_labeled), '--num-dev', str(args.num_dev)
     ])
     return root
@@ -451,16 +504,15 @@ def check_teacher(args, fold: int, seed: int, row: str,
 
 def run_study(args, run_cmd: RunCmd = run_demo.run) -> List[Dict]:
     results = []
-    for seed in args.seeds:
-        for fold in args.fold_ids:
-            teacher = None
-            for row in args.rows:
-                if row in STUDENTS:
-                    check_teacher(args, fold, seed, row, teacher)
-                res = run_one(args, fold, seed, row, run_cmd, teacher)
-                if row == 'sd_teacher':
-                    teacher = resolve(args.work_dir, res['train_checkpoint'])
-                results.append(res)
+    for fold, seed in args.runs:
+        teacher = None
+        for row in args.rows:
+            if row in STUDENTS:
+                check_teacher(args, fold, seed, row, teacher)
+            res = run_one(args, fold, seed, row, run_cmd, teacher)
+            if row == 'sd_teacher':
+                teacher = resolve(args.work_dir, res['train_checkpoint'])
+            results.append(res)
     return results
 
 
@@ -511,28 +563,79 @@ def collect(work_dir: str) -> List[Dict]:
     ]
 
 
+#: paired comparisons (row, against): per (fold, seed) run, the first
+#: row's AP minus the second's, on the same test tiles and teacher
+CONTRASTS = (('sd_teacher', 'supervised'), ('refine_only', 'mean_teacher'),
+             ('arp_unrefined', 'mean_teacher'), ('full', 'mean_teacher'),
+             ('full', 'refine_only'), ('full', 'arp_unrefined'),
+             ('mean_teacher', 'sd_teacher'), ('full', 'sd_teacher'))
+
+
+def pooling_groups(runs: List[Dict]) -> Dict[str, List[Dict]]:
+    """The runs of one row whose predictions are evaluated together: those
+    of one split (each run's ``split['seed']``) when no fold is in it
+    twice (one seed per fold, or the default split per seed), else those
+    of one split and one training seed. Keys: the split seed, or
+    ``'{split}/{seed}'``."""
+    by_split = {}
+    for x in runs:
+        by_split.setdefault(x['split'].get('seed', x['seed']), []).append(x)
+    groups = {}
+    for split, members in sorted(by_split.items()):
+        folds = [x['fold'] for x in members]
+        if len(set(folds)) == len(folds):
+            groups[str(split)] = members
+            continue
+        for x in members:
+            key = f'{split}/{x["seed"]}'
+            groups.setdefault(key, []).append(x)
+    return groups
+
+
+def paired_differences(results: List[Dict]) -> Dict:
+    """For each pair of :data:`CONTRASTS` present: the per-run AP
+    differences over the ``(fold, seed)`` runs that have both rows, and
+    their mean, std and standard error (the noise of a comparison is that
+    of the paired difference, which cancels what the test tiles and the
+    teacher share)."""
+    by_unit = {(x['fold'], x['seed'], x['row']): x for x in results}
+    out = {}
+    for a, b in CONTRASTS:
+        units = sorted((f, s) for f, s, r in by_unit
+                       if r == a and (f, s, b) in by_unit)
+        if not units:
+            continue
+        entry = dict(runs=[list(u) for u in units])
+        for m in METRICS:
+            diffs = [by_unit[u + (a, )]['metrics'][m] -
+                     by_unit[u + (b, )]['metrics'][m] for u in units]
+            entry[m] = mean_std_sem(round(d, 6) for d in diffs)
+        out[f'{a} - {b}'] = entry
+    return out
+
+
 def summarize(results: List[Dict], num_folds: int, work_dir: str) -> Dict:
-    """Pooled AP per row and seed, their statistics over seeds, the same of
-    the per-fold APs, pseudo-label quality, iterations and time; the paths
-    of ``results`` are relative to ``work_dir``."""
+    """Pooled AP per row and split (or split and seed: see
+    :func:`pooling_groups`), their statistics over groups, the same of the
+    per-fold APs, paired differences between rows, pseudo-label quality,
+    iterations and time; the paths of ``results`` are relative to
+    ``work_dir``."""
     pooled, aggregate = {}, {}
     rows = [r for r in ROWS if any(x['row'] == r for x in results)]
     for row in rows:
         runs = [x for x in results if x['row'] == row]
-        by_seed = {}
-        for x in runs:
-            by_seed.setdefault(x['seed'], []).append(x)
         pooled[row] = {}
-        for seed, seed_runs in sorted(by_seed.items()):
-            seed_runs.sort(key=lambda x: x['fold'])
-            files = [resolve(work_dir, x['predictions']) for x in seed_runs]
-            entry = dict(folds=[x['fold'] for x in seed_runs])
+        for key, group in pooling_groups(runs).items():
+            group.sort(key=lambda x: (x['fold'], x['seed']))
+            files = [resolve(work_dir, x['predictions']) for x in group]
+            entry = dict(folds=[x['fold'] for x in group],
+                         seeds=[x['seed'] for x in group])
             if all(osp.isfile(p) for p in files):
-                gt = osp.join(resolve(work_dir, seed_runs[0]['data_root']),
+                gt = osp.join(resolve(work_dir, group[0]['data_root']),
                               'annotations', 'all.json')
                 entry.update(pooled_metrics(gt, files))
-            pooled[row][str(seed)] = entry
-        # over seeds: those with the most folds (all of them once done)
+            pooled[row][key] = entry
+        # over groups: those with the most folds (all of them once done)
         most = max(len(e['folds']) for e in pooled[row].values())
         seeds = [s for s, e in pooled[row].items()
                  if len(e['folds']) == most and METRICS[0] in e]
@@ -561,7 +664,8 @@ def summarize(results: List[Dict], num_folds: int, work_dir: str) -> Dict:
                 for stage in ('teacher', 'refined', 'arp')
             }
         aggregate[row] = agg
-    return dict(pooled=pooled, aggregate=aggregate, runs=results)
+    return dict(pooled=pooled, aggregate=aggregate,
+                paired=paired_differences(results), runs=results)
 
 
 def fmt(stat: Dict, digits: int = 3) -> str:
@@ -574,9 +678,10 @@ def fmt(stat: Dict, digits: int = 3) -> str:
 
 def print_table(summary: Dict) -> None:
     agg = summary['aggregate']
-    print('\nAP of the predictions of all folds pooled, per seed: mean ± '
-          'std over seeds (sem), then each seed')
-    header = f'{"row":<14}{"seeds":>6}{"folds":>6}' + ''.join(
+    print('\nAP of the predictions of all folds pooled into one evaluation '
+          '(per split, or split/seed): mean ± std over them (sem), then '
+          'each with its training seeds')
+    header = f'{"row":<14}{"pools":>6}{"folds":>6}' + ''.join(
         f'{LABELS[m]:>24}' for m in METRICS)
     print(header + '\n' + '-' * len(header))
     for row, a in agg.items():
@@ -586,9 +691,10 @@ def print_table(summary: Dict) -> None:
             sem = '' if s['sem'] is None else f' ({s["sem"]:.3f})'
             cells += f'{fmt(s) + sem:>24}'
         print(f'{row:<14}{len(a["seeds"]):>6}{a["folds_pooled"]:>6}{cells}')
-        for seed in a['seeds']:
-            e = summary['pooled'][row][seed]
-            print(f'{"  seed " + seed:<26}' + ''.join(
+        for key in a['seeds']:
+            e = summary['pooled'][row][key]
+            seeds = ','.join(str(s) for s in e['seeds'])
+            print(f'{"  " + key + " seeds " + seeds:<26}' + ''.join(
                 f'{e[m]:>24.3f}' for m in METRICS))
     print('\nper-fold runs (each fold and seed one value): mean ± std')
     print(header.replace('seeds', ' runs').replace('folds', '     '))
@@ -596,6 +702,21 @@ def print_table(summary: Dict) -> None:
         n = a['per_fold_runs'][METRICS[0]]['n']
         print(f'{row:<14}{n:>6}{"":>6}' + ''.join(
             f'{fmt(a["per_fold_runs"][m]):>24}' for m in METRICS))
+    if summary.get('paired'):
+        print('\npaired differences, per (fold, seed) run on the same test '
+              'tiles: mean ± std (sem), n runs, then each run')
+        print(f'{"row - against":<30}{"n":>4}' + ''.join(
+            f'{LABELS[m]:>24}' for m in METRICS))
+        for name, e in summary['paired'].items():
+            cells = ''
+            for m in METRICS:
+                s = e[m]
+                sem = '' if s['sem'] is None else f' ({s["sem"]:.3f})'
+                cells += f'{fmt(s) + sem:>24}'
+            print(f'{name:<30}{e[METRICS[0]]["n"]:>4}{cells}')
+            for i, (fold, seed) in enumerate(e['runs']):
+                print(f'{f"  fold {fold} seed {seed}":<34}' + ''.join(
+                    f'{e[m]["values"][i]:>+24.3f}' for m in METRICS))
     print(f'\n{"row":<14}{"best iter":>16}{"stopped at":>16}'
           f'{"train wall s":>16}{"train CPU s":>16}')
     for row, a in agg.items():
