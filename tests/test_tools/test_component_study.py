@@ -195,7 +195,7 @@ class FakeTools:
         self.calls.append((tool, cmd))
         if tool == 'prepare_nuclei_demo.py':
             root = self.value(cmd, '--out-dir')
-            os.makedirs(osp.join(root, 'annotations'))
+            os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
             with open(self.gt_file) as f, \
                     open(osp.join(root, 'annotations', 'all.json'), 'w') as g:
                 g.write(f.read())
@@ -354,8 +354,41 @@ def test_committed_results_hold_in_another_checkout(study, tmp_path):
         os.remove(osp.join(there, 'fold1', 'seed0', 'full', name))
     with pytest.raises(FileNotFoundError,
                        match=r'fold 1, seed 0 needs its teacher checkpoint '
-                       r'.*fold1/seed0/sd_teacher/best_coco_segm_mAP_iter_4'):
+                       r'.*fold1/seed0/sd_teacher/best_coco_segm_mAP_iter_4'
+                       r'.*--retrain-teachers'):
         study.main(['--work-dir', there] + argv, run_cmd=FakeTools(gt))
+
+    # --retrain-teachers: a recorded teacher that is not reproduced is put
+    # back and no student trains from the other model
+    teacher_dir = osp.join(there, 'fold1', 'seed0', 'sd_teacher')
+    recorded = study.read_json(osp.join(teacher_dir, 'result.json'))
+    planted = dict(recorded, curve=[dict(recorded['curve'][0],
+                                         segm_mAP=0.9)] +
+                   recorded['curve'][1:])
+    study.write_json(osp.join(teacher_dir, 'result.json'), planted)
+    fake = FakeTools(gt)
+    with pytest.raises(RuntimeError, match=r"differs from the recorded one "
+                       r"in \['curve'\]"):
+        study.main(['--work-dir', there, '--retrain-teachers'] + argv,
+                   run_cmd=fake)
+    assert study.read_json(osp.join(teacher_dir, 'result.json')) == planted
+    assert 's4m_to_mask2former.py' not in fake.tools()
+    assert not [f for f in os.listdir(teacher_dir) if f.endswith('.pth')]
+    # reproduced (the fake tools are deterministic): the students train
+    study.write_json(osp.join(teacher_dir, 'result.json'), recorded)
+    fake = FakeTools(gt)
+    study.main(['--work-dir', there, '--retrain-teachers'] + argv,
+               run_cmd=fake)
+    assert fake.tools() == ['train.py', 'test.py', 'train.py',
+                            's4m_to_mask2former.py', 'test.py']
+    student = [c for t, c in fake.calls if t == 'train.py'][1]
+    assert f'custom_hooks.0.teacher_checkpoint={teacher_dir}/' \
+        'best_coco_segm_mAP_iter_4.pth' in student
+    # nothing is missing any more: nothing runs
+    fake = FakeTools(gt)
+    study.main(['--work-dir', there, '--retrain-teachers'] + argv,
+               run_cmd=fake)
+    assert fake.calls == []
 
 
 def test_other_split_settings_in_a_work_dir_are_refused(study, tmp_path):

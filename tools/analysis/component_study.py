@@ -144,6 +144,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--keep-checkpoints', action='store_true',
         help='keep every checkpoint; by default a finished run keeps only '
         'the plain Mask2Former it tested (~60 MB)')
+    parser.add_argument(
+        '--retrain-teachers', action='store_true',
+        help='a student to train whose teacher has a result but no '
+        'checkpoint (committed results in a new checkout): train the '
+        'teacher again with its seed, and go on only if its dev curve and '
+        'test metrics equal the recorded ones')
     parser.add_argument('--summarize-only', action='store_true',
                         help='no training: the summary of the finished runs')
     parser.add_argument(
@@ -497,9 +503,61 @@ def check_teacher(args, fold: int, seed: int, row: str,
         return
     raise FileNotFoundError(
         f'{row} of fold {fold}, seed {seed} needs its teacher checkpoint '
-        f'{teacher}, which is gone; remove '
-        f'{run_dir(args.work_dir, fold, seed, "sd_teacher")}/result.json '
-        'and train.json to train the teacher again (same seed)')
+        f'{teacher}, which is gone; --retrain-teachers trains it again '
+        'with its seed and checks it against its recorded result')
+
+
+def teacher_is_missing(args, fold: int, seed: int) -> bool:
+    """Whether the ``(fold, seed)`` teacher has a result but no checkpoint
+    while a student of the call still has to train."""
+    teacher_dir = run_dir(args.work_dir, fold, seed, 'sd_teacher')
+    result_file = osp.join(teacher_dir, 'result.json')
+    if not osp.isfile(result_file):
+        return False
+    checkpoint = resolve(args.work_dir,
+                         read_json(result_file)['train_checkpoint'])
+    pending = [r for r in args.rows if r in STUDENTS and not osp.isfile(
+        osp.join(run_dir(args.work_dir, fold, seed, r), 'result.json'))]
+    return bool(pending) and not osp.isfile(checkpoint)
+
+
+#: what a teacher trained again must reproduce of its recorded result
+REPRODUCED = ('curve', 'best_iter', 'stopped_iter', 'metrics')
+
+
+def retrain_teacher(args, fold: int, seed: int, run_cmd: RunCmd) -> Dict:
+    """Train the ``(fold, seed)`` teacher again (its checkpoint is gone)
+    and check that it is the same model: the dev AP curve, the best and
+    last iterations and the test metrics must equal the recorded ones
+    (training here is deterministic for a seed on one kind of machine).
+    On a difference the new model's checkpoints are removed, the recorded
+    result is put back and the call fails, since the students would learn
+    from another teacher than the one recorded."""
+    teacher_dir = run_dir(args.work_dir, fold, seed, 'sd_teacher')
+    recorded = {name: read_json(osp.join(teacher_dir, name))
+                for name in ('result.json', 'train.json')}
+    print(f'{teacher_dir}: checkpoint gone, training the teacher again '
+          f'(seed {seed})')
+    for name in recorded:
+        os.remove(osp.join(teacher_dir, name))
+    result = run_one(args, fold, seed, 'sd_teacher', run_cmd)
+    differ = [k for k in REPRODUCED
+              if result.get(k) != recorded['result.json'].get(k)]
+    if differ:
+        # no checkpoint of the other model stays to be taken for the
+        # recorded one by a later call
+        for path in glob.glob(osp.join(teacher_dir, '*.pth')):
+            os.remove(path)
+        for name, content in recorded.items():
+            write_json(osp.join(teacher_dir, name), content)
+        raise RuntimeError(
+            f'{teacher_dir}: the teacher trained again differs from the '
+            f'recorded one in {differ} (recorded '
+            f'{[recorded["result.json"].get(k) for k in differ]}, now '
+            f'{[result.get(k) for k in differ]}); its recorded result is '
+            'kept and no student is trained')
+    print(f'{teacher_dir}: reproduced ({", ".join(REPRODUCED)} equal)')
+    return result
 
 
 def run_study(args, run_cmd: RunCmd = run_demo.run) -> List[Dict]:
@@ -509,7 +567,11 @@ def run_study(args, run_cmd: RunCmd = run_demo.run) -> List[Dict]:
         for row in args.rows:
             if row in STUDENTS:
                 check_teacher(args, fold, seed, row, teacher)
-            res = run_one(args, fold, seed, row, run_cmd, teacher)
+            if row == 'sd_teacher' and args.retrain_teachers and \
+                    teacher_is_missing(args, fold, seed):
+                res = retrain_teacher(args, fold, seed, run_cmd)
+            else:
+                res = run_one(args, fold, seed, row, run_cmd, teacher)
             if row == 'sd_teacher':
                 teacher = resolve(args.work_dir, res['train_checkpoint'])
             results.append(res)
