@@ -232,8 +232,12 @@ def test_iteration_benchmark_times_every_part(semi_data, confident_teacher,
     assert report['s4m_over_mean_teacher'] == pytest.approx(
         s4m['step_s'] / mean_teacher['step_s'])
     refinement = s4m['refinement']
+    # one batch: the median of the per-batch ratios is its ratio
+    assert refinement['batches'] == 1
     assert refinement['per_image_over_batched'] == pytest.approx(
         refinement['per_image_s'] / refinement['batched_s'])
+    assert refinement['batched_not_slower'] == int(
+        refinement['batched_s'] <= refinement['per_image_s'])
     # SAM 1's decoder: also timed through segment_anything's own forward
     assert refinement['repeated_over_shared'] == pytest.approx(
         refinement['repeated_decoder_s'] / refinement['batched_s'])

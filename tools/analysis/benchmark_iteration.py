@@ -50,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import List, Sequence
 
 import numpy as np
 import torch
@@ -246,17 +247,35 @@ def timed_train_step(model, optim_wrapper, batches, device):
     return wall
 
 
+def rotation(names: Sequence[str], it: int) -> List[str]:
+    """The order of the timed paths on the ``it``-th batch: ``names``
+    rotated by ``it``, so that over ``len(names)`` batches every path is
+    timed in every position once (a path always timed first, right after
+    the teacher's inference, or always after another refinement, would
+    carry that position's cache state in its figure)."""
+    k = it % len(names)
+    return list(names[k:]) + list(names[:k])
+
+
+def paired_ratio(num: Sequence[float], den: Sequence[float]) -> float:
+    """Median over batches of ``num[i] / den[i]``: each ratio compares two
+    timings of the same batch, taken back to back."""
+    return statistics.median(a / b for a, b in zip(num, den))
+
+
 def refinement_batched_vs_per_image(model, batches, device, iters):
     """Median seconds of SAM refinement of one unlabeled batch: batched (one
     encoder pass for the batch, one decoder call for all instances) and one
     image at a time (encoder and decoder per image), on the same batches.
 
-    The two run in turn, the first one alternating between iterations, so
-    that neither always inherits the caches (or the other load) of the
-    other; wall and process CPU seconds are both reported. For a SAM 1
-    decoder, ``repeated_decoder`` is the batched refinement through
-    ``segment_anything``'s own decoder forward, which copies the image
-    embedding once per prompt (``shared_image_decoder=False``).
+    On every batch an untimed batched refinement goes first (so every timed
+    path follows a refinement of that batch, never the teacher's
+    inference), then the paths are timed in the order :func:`rotation`
+    gives; wall and process CPU seconds are both reported, with the median
+    of the per-batch ratios. For a SAM 1 decoder, ``repeated_decoder`` is
+    the batched refinement through ``segment_anything``'s own decoder
+    forward, which copies the image embedding once per prompt
+    (``shared_image_decoder=False``).
     """
     sam = model.refiner.sam
 
@@ -288,8 +307,8 @@ def refinement_batched_vs_per_image(model, batches, device, iters):
         instances = model.select_teacher_instances(inputs, samples)
         images = model.denormalize(inputs)
         counts.append(sum(len(inst) for inst in instances))
-        order = list(runs) if it % 2 == 0 else list(runs)[::-1]
-        for name in order:
+        batched(images, instances, samples)  # untimed: the same start
+        for name in rotation(list(runs), it):
             wall, cpu_s = time_once(
                 lambda: runs[name](images, instances, samples), device)
             times[name].append(wall)
@@ -299,17 +318,22 @@ def refinement_batched_vs_per_image(model, batches, device, iters):
     repeated = {} if 'repeated_decoder' not in median else dict(
         repeated_decoder_s=median['repeated_decoder'],
         repeated_decoder_cpu_s=median_cpu['repeated_decoder'],
-        repeated_over_shared=median['repeated_decoder'] / median['batched'])
+        repeated_over_shared=paired_ratio(times['repeated_decoder'],
+                                          times['batched']))
     return dict(
         **repeated,
+        batches=iters,
         pseudo_instances_per_batch=statistics.mean(counts),
         batched_s=median['batched'],
         per_image_s=median['per_image'],
         batched_cpu_s=median_cpu['batched'],
         per_image_cpu_s=median_cpu['per_image'],
-        per_image_over_batched=median['per_image'] / median['batched'],
-        per_image_over_batched_cpu=median_cpu['per_image'] /
-        median_cpu['batched'])
+        per_image_over_batched=paired_ratio(times['per_image'],
+                                            times['batched']),
+        per_image_over_batched_cpu=paired_ratio(cpu['per_image'],
+                                                cpu['batched']),
+        batched_not_slower=sum(
+            b <= p for b, p in zip(times['batched'], times['per_image'])))
 
 
 def run_method(args) -> dict:
@@ -439,7 +463,9 @@ def table(report: dict) -> str:
                  f'{ref["per_image_s"]:.3f} s '
                  f'(x{ref["per_image_over_batched"]:.2f}; CPU seconds '
                  f'{ref["batched_cpu_s"]:.3f} / {ref["per_image_cpu_s"]:.3f}'
-                 f', x{ref["per_image_over_batched_cpu"]:.2f})')
+                 f', x{ref["per_image_over_batched_cpu"]:.2f}; medians of '
+                 f'the per-batch ratios); batched not slower on '
+                 f'{ref["batched_not_slower"]} of {ref["batches"]} batches')
     if 'repeated_decoder_s' in ref:
         lines.append('the same through segment_anything\'s decoder forward '
                      '(the image embedding copied per prompt): '

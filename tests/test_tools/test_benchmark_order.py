@@ -1,0 +1,43 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""The order in which benchmark_iteration.py times the refinement paths,
+and its paired ratios: what keeps "batched against one image at a time"
+from being decided by which path runs first."""
+import importlib.util
+import os.path as osp
+from collections import Counter
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@pytest.fixture(scope='module')
+def bench():
+    path = osp.join(REPO, 'tools', 'analysis', 'benchmark_iteration.py')
+    spec = importlib.util.spec_from_file_location('benchmark_iteration',
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('names', [['batched', 'per_image'],
+                                   ['batched', 'per_image', 'repeated']])
+def test_every_path_is_timed_in_every_position_equally(bench, names):
+    n = len(names)
+    orders = [bench.rotation(names, it) for it in range(3 * n)]
+    for order in orders:
+        assert sorted(order) == sorted(names)  # each path once a batch
+    for position in range(n):
+        # over 3 rounds of n batches, each path 3 times in each position
+        assert Counter(o[position] for o in orders) == \
+            dict.fromkeys(names, 3)
+    assert orders[0] == names and orders[1][0] == names[1]
+
+
+def test_paired_ratio_is_the_median_of_per_batch_ratios(bench):
+    per_image = [2.0, 3.0, 10.0]
+    batched = [1.0, 3.0, 2.0]
+    # ratios 2, 1, 5: median 2; the ratio of medians would be 3 / 2
+    assert bench.paired_ratio(per_image, batched) == pytest.approx(2.0)
+    assert bench.paired_ratio([1.0, 4.0], [2.0, 2.0]) == pytest.approx(1.25)
