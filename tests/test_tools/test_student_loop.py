@@ -215,6 +215,7 @@ def test_iteration_benchmark_times_every_part(semi_data, confident_teacher,
     native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     assert sam == dict(sam_type='vit_b', weights='random', autocast='auto',
                        autocast_on_device='bfloat16' if native else None,
+                       decoder_dtype=None, decoder_dtype_on_device=None,
                        embed_cache_size=0)
     # the teacher's selection on the first unlabeled batch, counted here
     expected = first_batch_pseudo_instances(repo_root, tiny, ckpt)

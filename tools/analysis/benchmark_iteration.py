@@ -50,7 +50,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -390,6 +390,8 @@ def run_method(args) -> dict:
             weights='random' if sam.checkpoint is None else 'real',
             autocast=sam.autocast_dtype,
             autocast_on_device=sam.autocast_dtype_on(device),
+            decoder_dtype=getattr(sam, 'decoder_dtype', None),
+            decoder_dtype_on_device=decoder_dtype_on(sam, device),
             embed_cache_size=0 if sam.embed_cache is None else
             sam.embed_cache.max_items)
         result['refinement'] = refinement_batched_vs_per_image(
@@ -397,6 +399,15 @@ def run_method(args) -> dict:
     if first_pass is not None:
         result['store_first_pass'] = first_pass
     return result
+
+
+def decoder_dtype_on(sam, device) -> Optional[str]:
+    """The type SAM's mask decoder is cast to on ``device`` (SAM 1 and
+    LiteMedSAM's ``decoder_dtype``), e.g. ``'bfloat16'``; ``None``: not
+    cast (it runs under the adapter's autocast)."""
+    dtype = sam.decoder_dtype_on(device) if hasattr(
+        sam, 'decoder_dtype_on') else None
+    return None if dtype is None else str(dtype).replace('torch.', '')
 
 
 def fill_store(refiner, cfg: Config, device) -> dict:
