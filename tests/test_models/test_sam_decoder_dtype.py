@@ -1,12 +1,12 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""``decoder_dtype``: SAM 1 / LiteMedSAM's mask decoder on a bfloat16 copy
-of its weights, outside autocast (the refiner's decoder cost on a CPU),
-against the float32 decoder on real LiteMedSAM weights."""
+"""``decoder_dtype``: SAM's mask decoder on a bfloat16 copy of its weights,
+outside autocast (the refiner's decoder cost on a CPU), against the
+float32 decoder on real LiteMedSAM weights; SAM 2 takes it too."""
 import numpy as np
 import pytest
 import torch
 
-from s4m_mm.models.sam import LiteMedSAMAdapter, precision
+from s4m_mm.models.sam import LiteMedSAMAdapter, SAM2Adapter, precision
 
 CPU = torch.device('cpu')
 #: bright disks on a dark, slightly noisy background: (cx, cy, r)
@@ -112,3 +112,27 @@ def test_auto_without_native_bfloat16_is_the_float32_decoder(
 def test_other_decoder_dtypes_are_refused(value):
     with pytest.raises(ValueError, match='decoder_dtype must be one of'):
         LiteMedSAMAdapter(decoder_dtype=value)
+
+
+def test_sam2_takes_decoder_dtype(embeddings):
+    """A config that swaps the demo's SAM for SAM 2 keeps its
+    ``decoder_dtype``: SAM 2's decoder (high-resolution features included)
+    runs on the bfloat16 copy, close to its float32 decoder."""
+    torch.manual_seed(0)
+    reference = SAM2Adapter('sam2_hiera_t', checkpoint=None,
+                            random_init=True, img_size=64)
+    cast = SAM2Adapter('sam2_hiera_t', checkpoint=None, random_init=True,
+                       img_size=64, decoder_dtype='bfloat16')
+    cast.sam.load_state_dict(reference.sam.state_dict())
+    with torch.no_grad():
+        emb = reference.embed_images(disk_image())
+        ref_logits, ref_iou = reference.predict_masks(emb, None,
+                                                      boxes=boxes())
+        logits, iou = cast.predict_masks(emb, None, boxes=boxes())
+    assert cast._cast_decoder[0] == (CPU, torch.bfloat16)
+    assert logits.dtype == torch.float32 and logits.shape == ref_logits.shape
+    assert not torch.equal(logits, ref_logits)
+    # bfloat16 keeps 8 bits of mantissa: within a few % of the logits' range
+    scale = ref_logits.abs().max()
+    assert (logits - ref_logits).abs().max() < 0.05 * scale
+    assert (iou - ref_iou).abs().max() < 0.05

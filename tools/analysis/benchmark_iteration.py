@@ -390,7 +390,7 @@ def run_method(args) -> dict:
             weights='random' if sam.checkpoint is None else 'real',
             autocast=sam.autocast_dtype,
             autocast_on_device=sam.autocast_dtype_on(device),
-            decoder_dtype=getattr(sam, 'decoder_dtype', None),
+            decoder_dtype=sam.decoder_dtype,
             decoder_dtype_on_device=decoder_dtype_on(sam, device),
             embed_cache_size=0 if sam.embed_cache is None else
             sam.embed_cache.max_items)
@@ -402,11 +402,10 @@ def run_method(args) -> dict:
 
 
 def decoder_dtype_on(sam, device) -> Optional[str]:
-    """The type SAM's mask decoder is cast to on ``device`` (SAM 1 and
-    LiteMedSAM's ``decoder_dtype``), e.g. ``'bfloat16'``; ``None``: not
-    cast (it runs under the adapter's autocast)."""
-    dtype = sam.decoder_dtype_on(device) if hasattr(
-        sam, 'decoder_dtype_on') else None
+    """The type SAM's mask decoder is cast to on ``device`` (the
+    adapter's ``decoder_dtype``), e.g. ``'bfloat16'``; ``None``: not cast
+    (it runs under the adapter's autocast)."""
+    dtype = sam.decoder_dtype_on(device)
     return None if dtype is None else str(dtype).replace('torch.', '')
 
 

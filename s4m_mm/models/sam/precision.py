@@ -7,6 +7,8 @@ import torch
 
 #: the values ``autocast_dtype`` of a SAM adapter accepts
 AUTOCAST_DTYPES = (None, 'float16', 'bfloat16', 'auto')
+#: the values ``decoder_dtype`` of a SAM adapter accepts
+DECODER_DTYPES = (None, 'bfloat16', 'auto')
 
 
 def native_bfloat16(device: torch.device) -> bool:

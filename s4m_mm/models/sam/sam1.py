@@ -1,8 +1,6 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """SAM 1 (``segment_anything``): ViT-H / ViT-L / ViT-B image encoders in
 front of SAM's prompt encoder and mask decoder."""
-import contextlib
-import copy
 from functools import partial
 from typing import Optional, Sequence, Tuple
 
@@ -13,7 +11,6 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 from .base import PROMPT_EMBED_DIM, BaseSAMAdapter
 from .embeddings import SAMEmbeddings
-from .precision import autocast_disabled, resolve_autocast_dtype
 from .shared_image_decoder import decode_on_one_image, supports_shared_image
 
 #: SAM 1's pixel mean / std (RGB, 0-255).
@@ -173,22 +170,9 @@ class SAMAdapter(BaseSAMAdapter):
             embedding grid ``S / 16``). Only with ``random_init=True``.
         encoder_depth (int, optional): number of ViT encoder blocks. Only
             with ``random_init=True``.
-        decoder_dtype (str, optional): ``'bfloat16'`` runs the mask decoder
-            on a bfloat16 copy of its weights with bfloat16 activations,
-            outside autocast; ``'auto'`` does so where the device computes
-            bfloat16 natively (float32 elsewhere). ``None`` (default): the
-            decoder runs under ``autocast_dtype``. Under autocast the
-            decoder's matmuls run in bfloat16 but its additions, norms and
-            activations on the ``(N, h * w, 256)`` image tokens run in
-            float32 with a cast before every matmul; on 2 CPU cores with
-            native bfloat16 LiteMedSAM decoded 1.7x faster in bfloat16,
-            its masks as close to float32's as autocast's
-            (``tests/test_models/test_sam_decoder_dtype.py``). The image
-            encoder is not affected.
         **kwargs: those of :class:`BaseSAMAdapter`.
     """
     SAM_TYPES = tuple(VIT_VARIANTS)
-    DECODER_DTYPES = (None, 'bfloat16', 'auto')
     ARCH_OPTIONS = ('img_size', 'encoder_depth')
     #: decode the prompts of an image without N copies of its embedding
     #: (:mod:`.shared_image_decoder`; the same outputs). False: the
@@ -200,22 +184,13 @@ class SAMAdapter(BaseSAMAdapter):
                  checkpoint: Optional[str] = None,
                  img_size: Optional[int] = None,
                  encoder_depth: Optional[int] = None,
-                 decoder_dtype: Optional[str] = None,
                  **kwargs) -> None:
-        if decoder_dtype not in self.DECODER_DTYPES:
-            raise ValueError(
-                f'{type(self).__name__}: decoder_dtype must be one of '
-                f'{list(self.DECODER_DTYPES)}, got {decoder_dtype!r}')
         super().__init__(
             sam_type,
             checkpoint,
             img_size=img_size,
             encoder_depth=encoder_depth,
             **kwargs)
-        self.decoder_dtype = decoder_dtype
-        # (device, dtype, decoder copy): not a submodule, so never in a
-        # state_dict, a checkpoint or the optimizer, as the SAM itself
-        object.__setattr__(self, '_cast_decoder', None)
 
     def _other_types_hint(self) -> str:
         return ("; LiteMedSAM is type='LiteMedSAMAdapter', SAM 2 is "
@@ -278,48 +253,28 @@ class SAMAdapter(BaseSAMAdapter):
             [decoder.iou_token.weight, decoder.mask_tokens.weight])
 
     def _decode_image(self, embeddings: SAMEmbeddings, sparse: Tensor,
-                      multimask_output: bool) -> Tuple[Tensor, Tensor]:
+                      multimask_output: bool,
+                      decoder: nn.Module) -> Tuple[Tensor, Tensor]:
         """``segment_anything``'s ``MaskDecoder.forward``; for its own
         decoder class without repeating the image embedding for the prompts
         (:func:`decode_on_one_image`, the same outputs)."""
         prompt_encoder = self.sam.prompt_encoder
         dense = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
         image, image_pe = embeddings.image, prompt_encoder.get_dense_pe()
-        decoder = self.sam.mask_decoder
-        dtype = self.decoder_dtype_on(image.device)
+        dtype = self.decoder_input_dtype(decoder)
         if dtype is not None:
-            decoder = self._decoder_in(dtype, image.device)
             image, image_pe, sparse, dense = (
                 t.to(dtype) for t in (image, image_pe, sparse, dense))
-        with autocast_disabled(image.device) if dtype is not None \
-                else contextlib.nullcontext():
-            if self.shared_image_decoder and supports_shared_image(decoder):
-                return decode_on_one_image(decoder, image, image_pe, sparse,
-                                           dense, multimask_output)
-            return decoder(
-                image_embeddings=image,
-                image_pe=image_pe,
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense.expand(
-                    sparse.shape[0], -1, *self.embed_size),
-                multimask_output=multimask_output)
-
-    def decoder_dtype_on(self, device) -> Optional[torch.dtype]:
-        """The type the mask decoder's weights and activations are cast
-        to on ``device`` (``decoder_dtype``), or ``None``: the decoder as
-        built, under the adapter's autocast."""
-        name = resolve_autocast_dtype(torch.device(device),
-                                      self.decoder_dtype)
-        return None if name is None else getattr(torch, name)
-
-    def _decoder_in(self, dtype: torch.dtype, device) -> nn.Module:
-        """A copy of the frozen mask decoder in ``dtype`` on ``device``,
-        made once (the weights never change)."""
-        key = (torch.device(device), dtype)
-        if self._cast_decoder is None or self._cast_decoder[0] != key:
-            copied = copy.deepcopy(self.sam.mask_decoder).to(device, dtype)
-            object.__setattr__(self, '_cast_decoder', (key, copied))
-        return self._cast_decoder[1]
+        if self.shared_image_decoder and supports_shared_image(decoder):
+            return decode_on_one_image(decoder, image, image_pe, sparse,
+                                       dense, multimask_output)
+        return decoder(
+            image_embeddings=image,
+            image_pe=image_pe,
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense.expand(
+                sparse.shape[0], -1, *self.embed_size),
+            multimask_output=multimask_output)
 
     def postprocess_masks(self, masks: Tensor, img_shape: Sequence[int],
                           out_size: Sequence[int]) -> Tensor:

@@ -199,20 +199,27 @@ class SAM2Adapter(BaseSAMAdapter):
         return torch.cat(tokens)
 
     def _decode_image(self, embeddings: SAMEmbeddings, sparse: Tensor,
-                      multimask_output: bool) -> Tuple[Tensor, Tensor]:
+                      multimask_output: bool,
+                      decoder: nn.Module) -> Tuple[Tensor, Tensor]:
         """``sam_mask_decoder`` with ``repeat_image=True`` and the image's
         high-resolution features, as ``SAM2ImagePredictor._predict``."""
         prompt_encoder = self.sam.sam_prompt_encoder
         dense = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        masks, iou, _, _ = self.sam.sam_mask_decoder(
-            image_embeddings=embeddings.image,
-            image_pe=prompt_encoder.get_dense_pe(),
+        inputs = [embeddings.image, prompt_encoder.get_dense_pe(), sparse,
+                  dense, *embeddings.high_res]
+        dtype = self.decoder_input_dtype(decoder)
+        if dtype is not None:
+            inputs = [t.to(dtype) for t in inputs]
+        image, image_pe, sparse, dense, *high_res = inputs
+        masks, iou, _, _ = decoder(
+            image_embeddings=image,
+            image_pe=image_pe,
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense.expand(
                 sparse.shape[0], -1, *self.embed_size),
             multimask_output=multimask_output,
             repeat_image=True,
-            high_res_features=list(embeddings.high_res))
+            high_res_features=high_res)
         return masks, iou
 
     def postprocess_masks(self, masks: Tensor, img_shape: Sequence[int],
