@@ -213,9 +213,11 @@ def test_iteration_benchmark_times_every_part(semi_data, confident_teacher,
     assert store['disk_hits'] == store['writes'] == 0  # memory only
     # the demo's 'auto': bf16 only where oneDNN has bf16 kernels
     native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    # and its decoder_dtype='auto': a bf16 copy of the decoder there too
     assert sam == dict(sam_type='vit_b', weights='random', autocast='auto',
                        autocast_on_device='bfloat16' if native else None,
-                       decoder_dtype=None, decoder_dtype_on_device=None,
+                       decoder_dtype='auto',
+                       decoder_dtype_on_device='bfloat16' if native else None,
                        embed_cache_size=0)
     # the teacher's selection on the first unlabeled batch, counted here
     expected = first_batch_pseudo_instances(repo_root, tiny, ckpt)
