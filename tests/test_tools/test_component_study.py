@@ -374,6 +374,19 @@ def test_committed_results_hold_in_another_checkout(study, tmp_path):
     assert study.read_json(osp.join(teacher_dir, 'result.json')) == planted
     assert 's4m_to_mask2former.py' not in fake.tools()
     assert not [f for f in os.listdir(teacher_dir) if f.endswith('.pth')]
+
+    # a retraining that fails puts the record back as well
+    class Broken(FakeTools):
+        def __call__(self, cmd):
+            if osp.basename(cmd[1]) == 'train.py':
+                raise KeyboardInterrupt
+            super().__call__(cmd)
+
+    with pytest.raises(KeyboardInterrupt):
+        study.main(['--work-dir', there, '--retrain-teachers'] + argv,
+                   run_cmd=Broken(gt))
+    assert study.read_json(osp.join(teacher_dir, 'result.json')) == planted
+    assert study.read_json(osp.join(teacher_dir, 'train.json'))
     # reproduced (the fake tools are deterministic): the students train
     study.write_json(osp.join(teacher_dir, 'result.json'), recorded)
     fake = FakeTools(gt)
@@ -459,7 +472,11 @@ def test_runs_argument(study, capsys):
     for argv, message in ((['--runs', '4:0'], 'fold 4 out of range'),
                           (['--runs', '1-1'], 'expected FOLD:SEED'),
                           (['--runs', '1:x'], 'expected FOLD:SEED'),
-                          (['--runs', '1:1', '1:1'], 'given twice')):
+                          (['--runs', '1:1', '1:1'], 'given twice'),
+                          (['--runs', '0:0', '--seeds', '1'],
+                           'without --seeds and --fold-ids'),
+                          (['--runs', '0:0', '--fold-ids', '0'],
+                           'without --seeds and --fold-ids')):
         with pytest.raises(SystemExit):
             study.parse_args(argv)
         assert message in capsys.readouterr().err

@@ -108,7 +108,9 @@ RunCmd = Callable[[List[str]], None]
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/component_study')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--seeds', type=int, nargs='+',
+                        help='training seeds, each on every fold of '
+                        '--fold-ids (default: 0 1 2)')
     parser.add_argument('--folds', type=int, default=4,
                         help='K of the k-fold split of the 16 tiles')
     parser.add_argument('--fold-ids', type=int, nargs='+',
@@ -159,6 +161,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if not 2 <= args.folds <= NUM_TILES:
         parser.error(f'--folds must be in [2, {NUM_TILES}], got '
                      f'{args.folds}')
+    if args.runs is not None and (args.seeds or args.fold_ids):
+        parser.error('--runs names the (fold, seed) runs itself: give it '
+                     'without --seeds and --fold-ids')
+    if args.seeds is None:
+        args.seeds = [0, 1, 2]
     if args.fold_ids is None:
         args.fold_ids = list(range(args.folds))
     bad = [f for f in args.fold_ids if not 0 <= f < args.folds]
@@ -532,24 +539,33 @@ def retrain_teacher(args, fold: int, seed: int, run_cmd: RunCmd) -> Dict:
     (training here is deterministic for a seed on one kind of machine).
     On a difference the new model's checkpoints are removed, the recorded
     result is put back and the call fails, since the students would learn
-    from another teacher than the one recorded."""
+    from another teacher than the one recorded; a training that fails or is
+    interrupted puts the recorded result back too."""
     teacher_dir = run_dir(args.work_dir, fold, seed, 'sd_teacher')
     recorded = {name: read_json(osp.join(teacher_dir, name))
                 for name in ('result.json', 'train.json')}
     print(f'{teacher_dir}: checkpoint gone, training the teacher again '
           f'(seed {seed})')
-    for name in recorded:
-        os.remove(osp.join(teacher_dir, name))
-    result = run_one(args, fold, seed, 'sd_teacher', run_cmd)
-    differ = [k for k in REPRODUCED
-              if result.get(k) != recorded['result.json'].get(k)]
-    if differ:
-        # no checkpoint of the other model stays to be taken for the
+
+    def put_back_recorded():
+        # no checkpoint of another model stays to be taken for the
         # recorded one by a later call
         for path in glob.glob(osp.join(teacher_dir, '*.pth')):
             os.remove(path)
         for name, content in recorded.items():
             write_json(osp.join(teacher_dir, name), content)
+
+    for name in recorded:
+        os.remove(osp.join(teacher_dir, name))
+    try:
+        result = run_one(args, fold, seed, 'sd_teacher', run_cmd)
+    except BaseException:  # cut off or failed: the record stays as it was
+        put_back_recorded()
+        raise
+    differ = [k for k in REPRODUCED
+              if result.get(k) != recorded['result.json'].get(k)]
+    if differ:
+        put_back_recorded()
         raise RuntimeError(
             f'{teacher_dir}: the teacher trained again differs from the '
             f'recorded one in {differ} (recorded '
