@@ -1,6 +1,8 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """A student run killed with SIGKILL after the burn-in switch and resumed
-with ``--resume`` ends exactly like an uninterrupted run (RNGStateHook)."""
+with ``--resume`` ends exactly like an uninterrupted run (RNGStateHook),
+also when it validates at its checkpoints and stops early
+(ResumableEarlyStoppingHook)."""
 import glob
 import json
 import os
@@ -34,6 +36,11 @@ from small_student import small_student_config, write_semi_data  # noqa
 ITERS = 6
 BURN_IN = 2
 KILL_AFTER = 4  # the checkpoint after which the second run is killed
+#: validation at every checkpoint (as the paper configs do); early stopping
+#: with a min_delta no score can reach and a patience of 2 stops both runs
+#: after the validation at ITERS, before MAX_ITERS
+VAL_INTERVAL = 2
+MAX_ITERS = ITERS + 2
 
 
 class WithGenerator(nn.Module):
@@ -91,7 +98,7 @@ def test_states_are_restored_after_the_replayed_batches():
 def fake_runner(iteration):
     return SimpleNamespace(
         model=WithGenerator(), iter=iteration, epoch=0, logger=mock.Mock(),
-        train_loop=SimpleNamespace())
+        train_loop=SimpleNamespace(), val_loop=None)
 
 
 def test_load_from_does_not_restore_and_old_checkpoints_warn():
@@ -138,9 +145,14 @@ def train_args(config, work, max_iters, resume=False):
         sys.executable, 'tools/train.py', config, '--work-dir', work
     ] + (['--resume'] if resume else []) + [
         '--cfg-options', f'train_cfg.max_iters={max_iters}',
-        f'train_cfg.val_interval={max_iters}',
+        f'train_cfg.val_interval={VAL_INTERVAL}',
         'default_hooks.checkpoint.interval=2',
         'default_hooks.checkpoint.max_keep_ckpts=10',
+        'default_hooks.early_stopping.type=ResumableEarlyStoppingHook',
+        'default_hooks.early_stopping.monitor=coco/segm_mAP',
+        'default_hooks.early_stopping.rule=greater',
+        'default_hooks.early_stopping.min_delta=2.0',
+        'default_hooks.early_stopping.patience=2',
         'model.unsup_batch_augments.0.generator_seed=7'
     ]
 
@@ -239,7 +251,10 @@ def assert_same_leaves(a, b, what):
 def test_sigkill_after_burn_in_then_resume_matches_uninterrupted_run(
         student_config, tmp_path, repo_root):
     full = str(tmp_path / 'full')
-    train(train_args(student_config, full, ITERS), repo_root)
+    train(train_args(student_config, full, MAX_ITERS), repo_root)
+    # validated at 2 (best), 4 and 6 (no rise of 2.0): stopped after 6
+    assert osp.isfile(osp.join(full, f'iter_{ITERS}.pth'))
+    assert not osp.exists(osp.join(full, f'iter_{MAX_ITERS}.pth'))
 
     # The interrupted run: max_iters only says where the loop stops (the
     # learning-rate schedule is the config's param_scheduler), so a long
@@ -251,10 +266,17 @@ def test_sigkill_after_burn_in_then_resume_matches_uninterrupted_run(
         after=KILL_AFTER)
     assert not osp.exists(osp.join(work, f'iter_{ITERS}.pth'))
     log = train(
-        train_args(student_config, work, ITERS, resume=True), repo_root)
+        train_args(student_config, work, MAX_ITERS, resume=True), repo_root)
     assert f'resumed epoch: 0, iter: {KILL_AFTER}' in log
     assert f'RNGStateHook: restored the random states of iteration ' \
         f'{KILL_AFTER}' in log
+    # the checkpoint was saved before the validation at KILL_AFTER: it is
+    # done again, from the restored states, and the patience goes on from
+    # the validation at 2
+    assert f'RNGStateHook: validating iteration {KILL_AFTER}' in log
+    assert 'ResumableEarlyStoppingHook: restored at iteration ' \
+        f'{KILL_AFTER}, epoch 0' in log and '0 of 2 evaluations' in log
+    assert not osp.exists(osp.join(work, f'iter_{MAX_ITERS}.pth'))
     assert 'unsup_batch_augments.0.generator' in log
     assert 'teacher loaded from' not in log  # kept from the checkpoint
 

@@ -29,9 +29,11 @@ written to ``WORK_DIR/fold{f}/seed{s}/data``.
 
 Training: every ``--val-interval`` iterations the model is evaluated on the
 dev tiles; mmengine's ``CheckpointHook(save_best='coco/segm_mAP')`` keeps
-the best checkpoint and ``EarlyStoppingHook`` stops the run when dev mask AP
-has not risen by ``--min-delta`` for ``--patience`` evaluations, or at the
-``--max-iters`` ceiling (the configs' lr schedule stretched to it). The best
+the best checkpoint and ``ResumableEarlyStoppingHook`` (mmengine's
+``EarlyStoppingHook`` with its count in checkpoints) stops the run when
+dev mask AP has not risen by ``--min-delta`` for ``--patience``
+evaluations, or at the ``--max-iters`` ceiling (the configs' lr schedule
+stretched to it). The best
 checkpoint (a student exported as a plain Mask2Former) is evaluated on the
 fold's test tiles by ``tools/test.py`` with the baseline config, its
 predictions kept.
@@ -40,9 +42,11 @@ Each run lives in ``WORK_DIR/fold{f}/seed{s}/{row}`` and ends by writing
 ``result.json`` (atomically): a run with one is never repeated. A run whose
 training finished (``train.json``) is only evaluated again; a run cut off
 in training is started again from scratch, or continued from its last
-checkpoint with ``--resume`` (the early-stopping patience then counts
-afresh). A finished run keeps one checkpoint, the plain Mask2Former it
-tested (for the teacher, the best one its students start from), unless
+checkpoint with ``--resume`` (exactly: ``RNGStateHook`` restores the
+random states and validates the resumed iteration again,
+``ResumableEarlyStoppingHook`` restores the patience count). A finished
+run keeps one checkpoint, the plain Mask2Former it tested (for the
+teacher, the best one its students start from), unless
 ``--keep-checkpoints``.
 
 Summary (``WORK_DIR/summary.json``, ``component_study.png``,
@@ -349,7 +353,7 @@ def train_options(args, row: str, root: str, seed: int,
         'default_hooks.checkpoint.max_keep_ckpts=1',
         f'default_hooks.checkpoint.save_best={MONITOR}',
         'default_hooks.checkpoint.rule=greater',
-        'default_hooks.early_stopping.type=EarlyStoppingHook',
+        'default_hooks.early_stopping.type=ResumableEarlyStoppingHook',
         f'default_hooks.early_stopping.monitor={MONITOR}',
         'default_hooks.early_stopping.rule=greater',
         f'default_hooks.early_stopping.patience={args.patience}',

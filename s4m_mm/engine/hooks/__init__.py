@@ -1,4 +1,5 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
+from .early_stopping_hook import ResumableEarlyStoppingHook
 from .finite_loss_hook import FiniteLossHook
 from .pseudo_label_quality_hook import PseudoLabelQualityHook
 from .pseudo_label_refine_hook import PseudoLabelRefineHook
@@ -8,6 +9,6 @@ from .teacher_schedule_hook import TeacherScheduleHook
 
 __all__ = [
     'FiniteLossHook', 'PseudoLabelQualityHook', 'PseudoLabelRefineHook',
-    'ReplicaCheckHook', 'RNGStateHook',
+    'ReplicaCheckHook', 'ResumableEarlyStoppingHook', 'RNGStateHook',
     'TeacherScheduleHook'
 ]

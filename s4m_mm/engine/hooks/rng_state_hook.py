@@ -117,6 +117,32 @@ def set_rng_states(states: dict,
     return problems
 
 
+def validated_after(runner: Runner) -> bool:
+    """Whether the train loop validated right after the current iteration
+    (iteration-based loop) or epoch (epoch-based) -- the one a resumed
+    checkpoint was saved at.
+
+    MMEngine's loops save a checkpoint (``after_train_iter`` /
+    ``after_train_epoch``) before they validate, so a resumed run skips
+    that validation. It matters: the validation's data loader draws a seed
+    from torch's global generator (the uninterrupted run's next iterations
+    see it), and its metrics feed ``CheckpointHook(save_best=...)`` and
+    early stopping.
+    """
+    loop = runner.train_loop
+    if runner.val_loop is None or not hasattr(loop, 'val_interval'):
+        return False
+    by_iter = isinstance(loop, IterBasedTrainLoop)
+    done = runner.iter if by_iter else runner.epoch
+    if done >= (loop.max_iters if by_iter else loop.max_epochs):
+        return False  # a finished run: it does not train on
+    # the loops' own choice of interval (``dynamic_intervals``) first
+    decide = getattr(loop, '_decide_current_val_interval', None)
+    if decide is not None:
+        decide()
+    return done >= loop.val_begin and done % loop.val_interval == 0
+
+
 class _RestoreAfterSkip:
     """Stands in for :class:`IterBasedTrainLoop`'s ``dataloader_iterator``
     while the loop replays the batches of the resumed iterations; before the
@@ -176,7 +202,13 @@ class RNGStateHook(Hook):
     the data loader's replay, before the first new batch is loaded, so the
     data pipeline and the model continue with exactly the draws of the
     uninterrupted run. With :class:`EpochBasedTrainLoop` (no replay) they
-    are restored before the first epoch.
+    are restored before the first epoch. MMEngine's loops save a
+    checkpoint before they validate, so when the uninterrupted run
+    validated right after the resumed iteration (or epoch; see
+    :func:`validated_after`), that validation is run again after the
+    restore: its data loader draws from torch's generator, and
+    ``CheckpointHook(save_best=...)`` and early stopping
+    (:class:`ResumableEarlyStoppingHook`) need its metrics.
 
     Loading weights with ``load_from`` (no resume) leaves the generators
     alone. A resumed checkpoint without saved states, one from a different
@@ -242,9 +274,21 @@ class RNGStateHook(Hook):
         loop = runner.train_loop
         if isinstance(loop, IterBasedTrainLoop):
             loop.dataloader_iterator = _RestoreAfterSkip(
-                loop, runner.iter, lambda: self._restore(runner))
+                loop, runner.iter, lambda: self._resume(runner))
         else:
-            self._restore(runner)
+            self._resume(runner)
+
+    def _resume(self, runner: Runner) -> None:
+        """Restore the states, then validate again if the uninterrupted
+        run validated right after the resumed iteration (or epoch)."""
+        self._restore(runner)
+        if validated_after(runner):
+            runner.logger.info(
+                f'RNGStateHook: validating iteration {runner.iter}, epoch '
+                f'{runner.epoch} again: the uninterrupted run validated '
+                'right after the checkpoint was saved')
+            runner.val_loop.run()
+            runner.model.train()
 
     def _restore(self, runner: Runner) -> None:
         saved, self._loaded = self._loaded, None
