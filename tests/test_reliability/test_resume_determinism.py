@@ -20,12 +20,15 @@ import pytest
 import torch
 from torch import nn
 
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+
 from s4m_mm.engine.hooks import RNGStateHook
 from s4m_mm.engine.hooks.rng_state_hook import (CHECKPOINT_KEY,
                                                 _RestoreAfterSkip,
                                                 get_rng_states,
                                                 module_generators,
-                                                set_rng_states)
+                                                set_rng_states,
+                                                validated_after)
 from s4m_mm.utils.checkpoint_compat import unknown_globals
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -303,3 +306,41 @@ def test_sigkill_after_burn_in_then_resume_matches_uninterrupted_run(
     assert len(losses['train/loss']) == ITERS
     assert losses == train_scalars(expected)
     assert val_metrics(work) == val_metrics(full)
+
+
+def loop_at(cls, done, total, interval, begin=1, dynamic=None):
+    """A train loop of ``cls`` (built without a runner) that has done
+    ``done`` of ``total`` iterations or epochs; ``dynamic``: mmengine's
+    ``dynamic_intervals`` [(milestone, interval)]."""
+    loop = cls.__new__(cls)
+    by_iter = cls is IterBasedTrainLoop
+    loop._iter, loop._epoch = (done, 0) if by_iter else (0, done)
+    loop._max_iters = loop._max_epochs = total
+    loop.val_interval, loop.val_begin = interval, begin
+    loop.dynamic_milestones = [0] + [m for m, _ in dynamic or []]
+    loop.dynamic_intervals = [interval] + [i for _, i in dynamic or []]
+    return loop
+
+
+@pytest.mark.parametrize('cls', [IterBasedTrainLoop, EpochBasedTrainLoop])
+def test_validated_after_follows_the_loops_validation_rule(cls):
+    """The loops validate after ``n`` done when ``n >= val_begin`` and
+    ``n % val_interval == 0``; a finished run does not train on."""
+
+    def validated(done, total=100, interval=50, begin=1, val_loop=object(),
+                  dynamic=None):
+        loop = loop_at(cls, done, total, interval, begin, dynamic)
+        runner = SimpleNamespace(
+            train_loop=loop, val_loop=val_loop,
+            iter=loop._iter, epoch=loop._epoch)
+        return validated_after(runner)
+
+    assert validated(50)
+    assert not validated(40)
+    assert not validated(100)  # finished
+    assert not validated(50, val_loop=None)
+    assert not validated(50, begin=60)
+    assert validated(60, begin=60, interval=20)
+    # after milestone 55 the loop validates every 10
+    assert validated(70, dynamic=[(55, 10)])
+    assert not validated(70)
