@@ -6,6 +6,7 @@ from mmengine.hooks import EarlyStoppingHook
 from mmengine.runner import Runner
 
 from mmdet.registry import HOOKS
+from .rng_state_hook import resumes
 
 #: checkpoint key of the saved state
 CHECKPOINT_KEY = 'early_stopping'
@@ -49,13 +50,9 @@ class ResumableEarlyStoppingHook(EarlyStoppingHook):
         self._loaded_progress = (meta.get('epoch'), meta.get('iter'))
 
     def before_train(self, runner: Runner) -> None:
-        # Runner.resume sets the loop's epoch and iteration from the meta
-        # of the checkpoint; after load_from they stay at 0.
         progress, saved = self._loaded_progress, self._loaded
         self._loaded = self._loaded_progress = None
-        resumed = progress is not None and (runner.epoch, runner.iter) == \
-            progress and (runner.epoch > 0 or runner.iter > 0)
-        if not resumed:
+        if not resumes(runner, progress):
             return
         where = f'iteration {runner.iter}, epoch {runner.epoch}'
         if saved is None or saved.get('monitor') != self.monitor:

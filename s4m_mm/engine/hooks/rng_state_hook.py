@@ -117,6 +117,15 @@ def set_rng_states(states: dict,
     return problems
 
 
+def resumes(runner: Runner, progress) -> bool:
+    """Whether ``runner`` resumes the checkpoint whose meta held
+    ``progress`` = ``(epoch, iter)`` (None: nothing loaded): Runner.resume
+    sets the loop's epoch and iteration from it, while after ``load_from``
+    (a new run) they stay at 0."""
+    return progress is not None and (runner.epoch, runner.iter) == \
+        progress and (runner.epoch > 0 or runner.iter > 0)
+
+
 def validated_after(runner: Runner) -> bool:
     """Whether the train loop validated right after the current iteration
     (iteration-based loop) or epoch (epoch-based) -- the one a resumed
@@ -259,12 +268,7 @@ class RNGStateHook(Hook):
         self._loaded_progress = (meta.get('epoch'), meta.get('iter'))
 
     def before_train(self, runner: Runner) -> None:
-        # Runner.resume sets the loop's epoch and iteration from the meta
-        # of the checkpoint; after load_from they stay at 0.
-        progress = self._loaded_progress
-        resumed = progress is not None and (runner.epoch, runner.iter) == \
-            progress and (runner.epoch > 0 or runner.iter > 0)
-        if not resumed:
+        if not resumes(runner, self._loaded_progress):
             self._loaded = None
             self._capture(runner)
             return
