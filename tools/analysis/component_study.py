@@ -825,30 +825,42 @@ def print_table(summary: Dict) -> None:
 
 
 def plot(summary: Dict, out_dir: str) -> List[str]:
-    """``component_study.png`` (AP per row: mean ± std over seeds, each
-    seed a dot) and ``val_curves.png`` (dev mask AP against iteration of
-    every run, the best one marked)."""
+    """``component_study.png`` (AP per row: each ``(fold, seed)`` run a
+    dot, its rows joined by a line, so that a row seen on fewer folds is
+    not read against the others' mean; a diamond: the pooled AP of a row
+    that has every fold) and ``val_curves.png`` (dev mask AP against
+    iteration of every run, the best one marked)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    agg, pooled = summary['aggregate'], summary['pooled']
+    agg = summary['aggregate']
     rows = list(agg)
+    runs = summary['runs']
+    units = sorted({(x['fold'], x['seed']) for x in runs})
+    by_unit = {(x['fold'], x['seed'], x['row']): x for x in runs}
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     for ax, m in zip(axes.flat, METRICS):
+        for i, (fold, seed) in enumerate(units):
+            points = [(x, by_unit[(fold, seed, row)]['metrics'].get(m))
+                      for x, row in enumerate(rows)
+                      if (fold, seed, row) in by_unit]
+            points = [(x, v) for x, v in points if v is not None]
+            ax.plot([p[0] for p in points], [p[1] for p in points], '-o',
+                    lw=0.8, ms=4, color=plt.cm.tab10(i % 10),
+                    label=f'fold {fold}, seed {seed}')
         for x, row in enumerate(rows):
             s = agg[row]['pooled_over_seeds'][m]
-            if s['mean'] is None:
-                continue
-            ax.errorbar(x, s['mean'], yerr=s['std'] or 0, fmt='o',
-                        color='k', capsize=4)
-            seeds = [pooled[row][k][m] for k in agg[row]['seeds']]
-            ax.scatter(np.full(len(seeds), x + 0.15), seeds, s=12,
-                       color='tab:blue')
-        ax.set_title(LABELS[m] + ' (pooled over folds; mean ± std over '
-                     'seeds, dots: seeds)', fontsize=9)
+            if agg[row]['complete'] and s['mean'] is not None:
+                ax.plot(x + 0.15, s['mean'], 'D', color='k', ms=6,
+                        label='pooled, all folds' if x == 0 else None)
+        ax.set_title(LABELS[m] + ' per run (lines join a run\'s rows; '
+                     '◆ all folds pooled)', fontsize=9)
         ax.set_xticks(range(len(rows)))
-        ax.set_xticklabels(rows, rotation=30, fontsize=8)
+        ax.set_xticklabels([
+            f'{row}\n{agg[row]["per_fold_runs"][METRICS[0]]["n"]} runs'
+            for row in rows], rotation=30, fontsize=8)
         ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     paths = [osp.join(out_dir, 'component_study.png')]
     fig.savefig(paths[0], dpi=120)
