@@ -848,11 +848,13 @@ def plot(summary: Dict, out_dir: str) -> List[str]:
             ax.plot([p[0] for p in points], [p[1] for p in points], '-o',
                     lw=0.8, ms=4, color=plt.cm.tab10(i % 10),
                     label=f'fold {fold}, seed {seed}')
+        label = 'pooled, all folds'  # in the legend once
         for x, row in enumerate(rows):
             s = agg[row]['pooled_over_seeds'][m]
             if agg[row]['complete'] and s['mean'] is not None:
                 ax.plot(x + 0.15, s['mean'], 'D', color='k', ms=6,
-                        label='pooled, all folds' if x == 0 else None)
+                        label=label)
+                label = None
         ax.set_title(LABELS[m] + ' per run (lines join a run\'s rows; '
                      '◆ all folds pooled)', fontsize=9)
         ax.set_xticks(range(len(rows)))
