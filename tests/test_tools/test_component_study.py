@@ -530,3 +530,26 @@ def test_paired_differences_by_hand(study):
     assert e['segm_mAP']['std'] == pytest.approx(std) == pytest.approx(0.03)
     assert e['segm_mAP']['sem'] == pytest.approx(0.03 / math.sqrt(3))
     assert e['segm_mAP_50']['mean'] == pytest.approx(0.1)
+
+
+def test_each_run_printed_in_row_order(study, capsys):
+    runs = [
+        dict(fake_result('full', 1, 1, 0.25), best_iter=100, stopped_iter=300),
+        dict(fake_result('supervised', 1, 1, 0.125), best_iter=250,
+             stopped_iter=450),
+        dict(fake_result('supervised', 0, 0, 0.5), best_iter=500,
+             stopped_iter=700),
+    ]
+    study.print_runs(runs)
+    lines = capsys.readouterr().out.splitlines()
+    table = [line.split() for line in lines[lines.index(
+        next(x for x in lines if x.startswith('---'))) + 1:]]
+    # supervised before full (ROWS order), folds ascending within a row;
+    # mask AP50 is twice the mask AP in fake_result, box APs are 0
+    assert table == [
+        ['supervised', '0', '0', '0.500', '1.000', '0.000', '0.000', '500',
+         '700'],
+        ['supervised', '1', '1', '0.125', '0.250', '0.000', '0.000', '250',
+         '450'],
+        ['full', '1', '1', '0.250', '0.500', '0.000', '0.000', '100', '300'],
+    ]

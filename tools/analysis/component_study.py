@@ -758,8 +758,25 @@ def fmt(stat: Dict, digits: int = 3) -> str:
     return f'{stat["mean"]:.{digits}f} ± {stat["std"]:.{digits}f}'
 
 
+def print_runs(runs: List[Dict]) -> None:
+    """Each finished run: its fold's test APs and the dev iterations of
+    its best checkpoint and of its stop, rows in :data:`ROWS` order."""
+    print('\neach run on its fold\'s test tiles (best checkpoint on the dev '
+          'tiles, and where the run stopped)')
+    header = f'{"row":<14}{"fold":>5}{"seed":>5}' + ''.join(
+        f'{LABELS[m]:>10}' for m in METRICS) + f'{"best":>7}{"stop":>7}'
+    print(header + '\n' + '-' * len(header))
+    order = {r: i for i, r in enumerate(ROWS)}
+    for x in sorted(runs, key=lambda x: (order[x['row']], x['fold'],
+                                         x['seed'])):
+        print(f'{x["row"]:<14}{x["fold"]:>5}{x["seed"]:>5}' + ''.join(
+            f'{x["metrics"][m]:>10.3f}' for m in METRICS) +
+              f'{x["best_iter"]:>7}{x["stopped_iter"]:>7}')
+
+
 def print_table(summary: Dict) -> None:
     agg = summary['aggregate']
+    print_runs(summary['runs'])
     print('\nAP of the predictions of all folds pooled into one evaluation '
           '(per split, or split/seed): mean ± std over them (sem), then '
           'each with its training seeds')
