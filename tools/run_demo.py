@@ -135,27 +135,47 @@ def stage_student(args, config=STUDENT, name='s4m_student'):
                     stage_dir))
 
 
-def logged_pseudo_label_quality(stage_dir):
+def logged_pseudo_label_quality(stage_dir, resumed=False):
     """Mean over the measured iterations of the ``plq_*`` scalars that
-    PseudoLabelQualityHook wrote to the last run's vis_data/scalars.json:
-    ``{stage: {metric: value}}`` for teacher, refined and arp."""
+    PseudoLabelQualityHook wrote to ``vis_data/scalars.json``:
+    ``{stage: {metric: value}}`` for teacher, refined and arp, and
+    ``measured_iterations``.
+
+    Read from the last run in ``stage_dir``, or, for a training continued
+    with ``--resume`` (``resumed=True``), from every timestamped run in it,
+    a step that a later run logged again (the iterations after the resumed
+    checkpoint) taking the later run's values.
+    """
     runs = sorted(d for d in os.listdir(stage_dir)
                   if osp.isfile(osp.join(stage_dir, d, 'vis_data',
                                          'scalars.json')))
-    if not runs:
+    by_step = {}
+    for run in runs if resumed else runs[-1:]:
+        path = osp.join(stage_dir, run, 'vis_data', 'scalars.json')
+        logged = {}
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                plq = {k: v for k, v in record.items()
+                       if k.startswith('plq_')}
+                if not plq:
+                    continue
+                if 'step' not in record:
+                    raise ValueError(f'{path}: a line with plq_* scalars '
+                                     f'and no "step": {line.strip()}')
+                logged.setdefault(record['step'], {}).update(plq)
+        by_step.update(logged)
+    if not by_step:
         return {}
     values = {}
-    with open(osp.join(stage_dir, runs[-1], 'vis_data', 'scalars.json')) as f:
-        for line in f:
-            for key, value in json.loads(line).items():
-                if key.startswith('plq_'):
-                    values.setdefault(key, []).append(value)
+    for step in sorted(by_step):
+        for key, value in by_step[step].items():
+            values.setdefault(key, []).append(value)
     quality = {}
     for key, series in values.items():
         _, stage, metric = key.split('_', 2)
         quality.setdefault(stage, {})[metric] = sum(series) / len(series)
-    quality['measured_iterations'] = max(map(len, values.values()),
-                                         default=0)
+    quality['measured_iterations'] = max(map(len, values.values()))
     return quality
 
 

@@ -553,3 +553,52 @@ def test_each_run_printed_in_row_order(study, capsys):
          '450'],
         ['full', '1', '1', '0.250', '0.500', '0.000', '0.000', '100', '300'],
     ]
+
+
+def write_scalars(stage_dir, stamp, records):
+    os.makedirs(osp.join(stage_dir, stamp, 'vis_data'))
+    with open(osp.join(stage_dir, stamp, 'vis_data', 'scalars.json'),
+              'w') as f:
+        f.write('\n'.join(json.dumps(r) for r in records) + '\n')
+
+
+def test_pseudo_label_quality_of_a_resumed_run(study, tmp_path):
+    """A run cut off after step 30 and resumed from its checkpoint at 20:
+    step 30 is logged again by the second process, whose values count."""
+    stage = str(tmp_path / 'full')
+    write_scalars(stage, '20260101_000000', [
+        {'plq_teacher_iou': 0.2, 'plq_refined_iou': 0.4, 'step': 10},
+        {'coco/segm_mAP': 0.1, 'step': 10},
+        {'plq_teacher_iou': 0.4, 'plq_refined_iou': 0.6, 'step': 20},
+        {'plq_teacher_iou': 0.9, 'plq_refined_iou': 0.9, 'step': 30}])
+    write_scalars(stage, '20260102_000000', [
+        {'plq_teacher_iou': 0.6, 'plq_refined_iou': 0.2, 'step': 30},
+        {'plq_teacher_iou': 0.8, 'plq_refined_iou': 1.0, 'step': 40}])
+    quality = study.run_demo.logged_pseudo_label_quality
+    whole = quality(stage, resumed=True)
+    assert whole['teacher']['iou'] == pytest.approx((.2 + .4 + .6 + .8) / 4)
+    assert whole['refined']['iou'] == pytest.approx((.4 + .6 + .2 + 1.) / 4)
+    assert whole['measured_iterations'] == 4
+    # not resumed: the last run only (an earlier one was another training)
+    last = quality(stage)
+    assert last['teacher']['iou'] == pytest.approx(0.7)
+    assert last['measured_iterations'] == 2
+    write_scalars(stage, '20260103_000000', [{'plq_arp_iou': 0.5}])
+    with pytest.raises(ValueError, match='20260103_000000.*no "step"'):
+        quality(stage, resumed=True)
+
+
+def test_times_only_of_runs_trained_in_one_process(study, tmp_path):
+    def run(fold, seconds, **extra):
+        return dict(fake_result('supervised', fold, fold, 0.1), best_iter=50,
+                    stopped_iter=250, train_seconds=seconds,
+                    train_cpu_seconds=2 * seconds, predictions='missing.pkl',
+                    data_root='missing', **extra)
+
+    summary = study.summarize(
+        [run(0, 100.0), run(1, 300.0, resumed=False),
+         run(2, 30.0, resumed=True)], 4, str(tmp_path))
+    agg = summary['aggregate']['supervised']
+    assert agg['train_seconds']['values'] == [100.0, 300.0]
+    assert agg['train_cpu_seconds']['mean'] == pytest.approx(400.0)
+    assert agg['stopped_iter']['n'] == 3  # iterations: every run

@@ -487,7 +487,7 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
         **{k: v for k, v in info.items() if k != 'checkpoint'})
     if row in STUDENTS:
         result['pseudo_labels'] = run_demo.logged_pseudo_label_quality(
-            stage_dir)
+            stage_dir, resumed=info.get('resumed', False))
     write_json(result_file, result)
     if not args.keep_checkpoints:
         prune_checkpoints(stage_dir, keep=checkpoint)
@@ -706,6 +706,7 @@ def summarize(results: List[Dict], num_folds: int, work_dir: str) -> Dict:
     rows = [r for r in ROWS if any(x['row'] == r for x in results)]
     for row in rows:
         runs = [x for x in results if x['row'] == row]
+        whole = [x for x in runs if not x.get('resumed')]
         pooled[row] = {}
         for key, group in pooling_groups(runs).items():
             group.sort(key=lambda x: (x['fold'], x['seed']))
@@ -732,9 +733,10 @@ def summarize(results: List[Dict], num_folds: int, work_dir: str) -> Dict:
                 for m in METRICS},
             best_iter=mean_std_sem(x['best_iter'] for x in runs),
             stopped_iter=mean_std_sem(x['stopped_iter'] for x in runs),
-            train_seconds=mean_std_sem(x['train_seconds'] for x in runs),
+            # a resumed run's times are those of its last process only
+            train_seconds=mean_std_sem(x['train_seconds'] for x in whole),
             train_cpu_seconds=mean_std_sem(
-                x['train_cpu_seconds'] for x in runs))
+                x['train_cpu_seconds'] for x in whole))
         if row in STUDENTS:
             agg['pseudo_labels'] = {
                 stage: {
@@ -796,7 +798,7 @@ def print_table(summary: Dict) -> None:
             print(f'{"  " + key + " seeds " + seeds:<26}' + ''.join(
                 f'{e[m]:>24.3f}' for m in METRICS))
     print('\nper-fold runs (each fold and seed one value): mean ± std')
-    print(header.replace('seeds', ' runs').replace('folds', '     '))
+    print(header.replace('pools', ' runs').replace('folds', '     '))
     for row, a in agg.items():
         n = a['per_fold_runs'][METRICS[0]]['n']
         print(f'{row:<14}{n:>6}{"":>6}' + ''.join(
@@ -816,13 +818,17 @@ def print_table(summary: Dict) -> None:
             for i, (fold, seed) in enumerate(e['runs']):
                 print(f'{f"  fold {fold} seed {seed}":<34}' + ''.join(
                     f'{e[m]["values"][i]:>+24.3f}' for m in METRICS))
-    print(f'\n{"row":<14}{"best iter":>16}{"stopped at":>16}'
-          f'{"train wall s":>16}{"train CPU s":>16}')
+    print('\niterations over all runs; training times over the runs '
+          'trained in one process (n: a resumed run\'s earlier processes '
+          'were not timed)')
+    print(f'{"row":<14}{"best iter":>16}{"stopped at":>16}'
+          f'{"train wall s":>16}{"train CPU s":>16}{"n":>4}')
     for row, a in agg.items():
         print(f'{row:<14}' + ''.join(
             f'{fmt(a[k], 0):>16}' for k in ('best_iter', 'stopped_iter',
                                             'train_seconds',
-                                            'train_cpu_seconds')))
+                                            'train_cpu_seconds')) +
+              f'{a["train_seconds"]["n"]:>4}')
     students = [r for r in agg if 'pseudo_labels' in agg[r]]
     if students:
         print('\npseudo-labels during training vs the unlabeled tiles\' '
