@@ -881,9 +881,10 @@ def plot(summary: Dict, out_dir: str) -> List[str]:
         ax.set_title(LABELS[m] + ' per run (lines join a run\'s rows; '
                      '◆ all folds pooled)', fontsize=9)
         ax.set_xticks(range(len(rows)))
+        counts = [agg[row]['per_fold_runs'][METRICS[0]]['n'] for row in rows]
         ax.set_xticklabels([
-            f'{row}\n{agg[row]["per_fold_runs"][METRICS[0]]["n"]} runs'
-            for row in rows], rotation=30, fontsize=8)
+            f'{row}\n{n} run' + ('' if n == 1 else 's')
+            for row, n in zip(rows, counts)], rotation=30, fontsize=8)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
