@@ -22,7 +22,7 @@ def module_generators(model: nn.Module) -> Dict[str, torch.Generator]:
     """Every ``torch.Generator`` that a submodule of ``model`` holds as an
     attribute (e.g. ``AdaptiveRandomPaste.generator`` when it has a
     ``generator_seed``), by dotted name
-    (``'unsup_batch_augments.0.generator'``).
+    (``'unsup_batch_augments.arp.generator'``).
     """
     found = {}
     for prefix, module in model.named_modules():

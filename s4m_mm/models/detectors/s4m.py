@@ -1,5 +1,5 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -23,24 +23,55 @@ UNLABELED_BATCH_KEY = (
     'unlabeled share of sampler.source_ratio)')
 
 
-def build_batch_augments(cfgs: Optional[Sequence[ConfigType]]
-                         ) -> nn.ModuleList:
-    """The unlabeled batch augments of a config list, in order.
+def build_batch_augments(cfgs: Optional[Dict[str, OptConfigType]]
+                         ) -> nn.ModuleDict:
+    """The unlabeled batch augments of a config dict, by name, in order.
+
+    Args:
+        cfgs (dict, optional): ``name -> config`` (e.g. ``arp=dict(type=
+            'AdaptiveRandomPaste'), strong_aug=dict(type=
+            'StrongPhotometricAug')``), applied in the dict's order; a name
+            set to ``None`` is switched off.
 
     Raises:
-        TypeError: when ``cfgs`` is not a list or tuple of configs.
+        TypeError: when ``cfgs`` is not a dict of configs with a ``type``.
     """
     if cfgs is None:
-        return nn.ModuleList()
-    if not isinstance(cfgs, (list, tuple)):
-        raise TypeError('unsup_batch_augments must be a list of batch '
-                        'augment configs (applied in order), got '
-                        f'{type(cfgs).__name__}: {cfgs!r}')
-    for index, cfg in enumerate(cfgs):
+        return nn.ModuleDict()
+    if not isinstance(cfgs, dict):
+        raise TypeError(
+            'unsup_batch_augments must be a dict of named batch augment '
+            "configs applied in order, e.g. dict(arp=dict(type="
+            "'AdaptiveRandomPaste'), strong_aug=dict(type="
+            "'StrongPhotometricAug')) (a name set to None is switched off), "
+            f'got {type(cfgs).__name__}: {cfgs!r}')
+    augments = nn.ModuleDict()
+    for name, cfg in cfgs.items():
+        if cfg is None:
+            continue
         if not isinstance(cfg, dict) or 'type' not in cfg:
-            raise TypeError(f'unsup_batch_augments[{index}] must be a config '
-                            f"dict with a 'type', got {cfg!r}")
-    return nn.ModuleList([MODELS.build(cfg) for cfg in cfgs])
+            raise TypeError(f'unsup_batch_augments.{name} must be a config '
+                            f"dict with a 'type' (or None), got {cfg!r}")
+        augments[name] = MODELS.build(cfg)
+    return augments
+
+
+def multi_branch_preprocessor(detector: ConfigType) -> dict:
+    """The stage-2 data preprocessor of a student config: mmdet's
+    ``MultiBranchDataPreprocessor`` around the detector's own (the same
+    normalisation and batch pad for the labeled and both unlabeled views).
+
+    Raises:
+        KeyError: when the detector config has no ``data_preprocessor``.
+    """
+    if detector.get('data_preprocessor') is None:
+        raise KeyError(
+            'S4M: model.detector has no data_preprocessor to wrap; give '
+            "model.data_preprocessor (a MultiBranchDataPreprocessor) or the "
+            "detector's data_preprocessor")
+    return dict(
+        type='MultiBranchDataPreprocessor',
+        data_preprocessor=detector['data_preprocessor'])
 
 
 @MODELS.register_module()
@@ -81,11 +112,15 @@ class S4M(SemiBaseDetector):
             ``score_thr`` [0.7], ``min_mask_sum`` [5.0].
         semi_test_cfg (dict): ``predict_on`` ['student'].
         refiner (dict, optional): a :class:`SAMPseudoLabelRefiner`.
-        unsup_batch_augments (list[dict], optional): batch augments of the
-            unlabeled student batch, applied in order; each is called as
-            ``inputs, samples = augment(inputs, samples)`` and may define
+        unsup_batch_augments (dict, optional): batch augments of the
+            unlabeled student batch by name (``arp``, ``strong_aug`` in the
+            paper configs), applied in the dict's order; ``None`` values
+            are switched off. Each is called as ``inputs, samples =
+            augment(inputs, samples)`` and may define
             ``check_batch_size(batch_size, key)``.
-        data_preprocessor (dict): a ``MultiBranchDataPreprocessor``.
+        data_preprocessor (dict, optional): a
+            ``MultiBranchDataPreprocessor``; by default the one around the
+            detector's (:func:`multi_branch_preprocessor`).
     """
 
     def __init__(self,
@@ -93,7 +128,8 @@ class S4M(SemiBaseDetector):
                  semi_train_cfg: OptConfigType = None,
                  semi_test_cfg: OptConfigType = None,
                  refiner: OptConfigType = None,
-                 unsup_batch_augments: Optional[Sequence[ConfigType]] = None,
+                 unsup_batch_augments: Optional[Dict[str,
+                                                     OptConfigType]] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg=None) -> None:
         semi_train_cfg = dict(
@@ -101,6 +137,8 @@ class S4M(SemiBaseDetector):
                  min_mask_sum=5.0), **(semi_train_cfg or {}))
         semi_test_cfg = dict(dict(predict_on='student'),
                              **(semi_test_cfg or {}))
+        if data_preprocessor is None:
+            data_preprocessor = multi_branch_preprocessor(detector)
         super().__init__(
             detector=detector,
             semi_train_cfg=semi_train_cfg,
@@ -163,7 +201,7 @@ class S4M(SemiBaseDetector):
                                key: str = UNLABELED_BATCH_KEY) -> None:
         """Let every batch augment that needs a minimum unlabeled batch
         (``check_batch_size``, e.g. ARP's pairs) refuse ``batch_size``."""
-        for augment in self.unsup_batch_augments:
+        for augment in self.unsup_batch_augments.values():
             check = getattr(augment, 'check_batch_size', None)
             if check is not None:
                 check(batch_size, key)
@@ -215,7 +253,8 @@ class S4M(SemiBaseDetector):
                 teacher_samples=teacher_samples,
                 student_samples=student_samples,
                 arp=[
-                    augment.last_mix for augment in self.unsup_batch_augments
+                    augment.last_mix
+                    for augment in self.unsup_batch_augments.values()
                     if getattr(augment, 'last_mix', None) is not None
                 ])
         return inputs, student_samples, batch_info
@@ -342,7 +381,7 @@ class S4M(SemiBaseDetector):
         if len(self.unsup_batch_augments) == 0:
             return batch_inputs, batch_data_samples
         images = self.denormalize(batch_inputs)
-        for augment in self.unsup_batch_augments:
+        for augment in self.unsup_batch_augments.values():
             images, batch_data_samples = augment(images, batch_data_samples)
         return self.normalize(images), batch_data_samples
 

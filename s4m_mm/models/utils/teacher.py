@@ -66,8 +66,8 @@ def load_teacher_weights(teacher: nn.Module,
     if checkpoint is None:
         raise ValueError(
             'teacher_checkpoint is None; stage 2 starts from a stage-1 '
-            'teacher (set custom_hooks[...].teacher_checkpoint of the '
-            'TeacherScheduleHook, or pass the checkpoint to the tool)')
+            'teacher (set default_hooks.teacher_schedule.'
+            'teacher_checkpoint, or pass the checkpoint to the tool)')
     path = resolve_asset_path(checkpoint, 'teacher checkpoint')
     state = _load_checkpoint(path, map_location='cpu')
     state = state.get('state_dict', state)
