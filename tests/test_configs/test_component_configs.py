@@ -11,13 +11,22 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs/s4m/demo')
 ARP, STRONG = 'AdaptiveRandomPaste', 'StrongPhotometricAug'
 
-#: config -> (SAM refinement, batch augments in order)
+#: config -> (SAM refinement, batch augments by name in order)
 COMPONENTS = {
-    's4m-mean-teacher_effl0_nuclei.py': (False, [STRONG]),
-    's4m-refine-only_effl0_nuclei.py': (True, [STRONG]),
-    's4m-arp-unrefined_effl0_nuclei.py': (False, [ARP, STRONG]),
-    's4m-full_effl0_nuclei.py': (True, [ARP, STRONG]),
+    's4m-mean-teacher_effl0_nuclei.py': (False, [('strong_aug', STRONG)]),
+    's4m-refine-only_effl0_nuclei.py': (True, [('strong_aug', STRONG)]),
+    's4m-arp-unrefined_effl0_nuclei.py':
+    (False, [('arp', ARP), ('strong_aug', STRONG)]),
+    's4m-full_effl0_nuclei.py': (True, [('arp', ARP),
+                                        ('strong_aug', STRONG)]),
 }
+
+
+def switched_on(named):
+    """The ``(name, type)`` of a config dict's entries that are not
+    ``None`` (switched off), in order."""
+    return [(name, item['type']) for name, item in named.items()
+            if item is not None]
 
 
 def without_components(cfg):
@@ -28,10 +37,10 @@ def without_components(cfg):
         for k, v in out['model'].items()
         if k not in ('refiner', 'unsup_batch_augments')
     }
-    out['custom_hooks'] = [
-        h for h in out['custom_hooks']
-        if h['type'] != 'PseudoLabelRefineHook'
-    ]
+    out['default_hooks'] = {
+        k: v
+        for k, v in out['default_hooks'].items() if k != 'refine'
+    }
     return out
 
 
@@ -41,14 +50,14 @@ def test_component_switches_and_nothing_else(name):
     cfg = Config.fromfile(osp.join(DEMO, 'components', name))
     demo = Config.fromfile(osp.join(DEMO, 's4m-student_effl0_nuclei.py'))
     assert (cfg.model.refiner is not None) == refine
-    assert [a['type'] for a in cfg.model.unsup_batch_augments] == augments
-    hooks = [h.type for h in cfg.custom_hooks]
+    assert switched_on(cfg.model.unsup_batch_augments) == augments
+    hooks = switched_on(cfg.default_hooks)
     # the refine hook goes with the refiner; quality measured for every run
-    assert ('PseudoLabelRefineHook' in hooks) == refine
-    assert 'PseudoLabelQualityHook' in hooks
+    assert (('refine', 'PseudoLabelRefineHook') in hooks) == refine
+    assert ('pseudo_label_quality', 'PseudoLabelQualityHook') in hooks
     if refine:
         assert cfg.model.refiner == demo.model.refiner
-    if ARP in augments:
+    if ('arp', ARP) in augments:
         assert cfg.model.unsup_batch_augments == \
             demo.model.unsup_batch_augments
     assert without_components(cfg) == without_components(demo)

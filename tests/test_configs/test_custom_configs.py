@@ -15,6 +15,7 @@ from mmengine.runner import set_random_seed
 from mmdet.registry import DATASETS, MODELS
 from s4m_mm.datasets import AnnotationError
 from s4m_mm.engine.runner import apply_custom_settings
+from s4m_mm.models.detectors import multi_branch_preprocessor
 from s4m_mm.testing import write_own_data
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -88,7 +89,7 @@ def test_every_dependent_value_follows_the_settings(path, three_classes):
         sam_type='sam2_hiera_t',
         checkpoint='weights/sam2_hiera_tiny.pt')
     if 'student' in path:
-        assert cfg.custom_hooks[0].teacher_checkpoint == \
+        assert cfg.default_hooks.teacher_schedule.teacher_checkpoint == \
             'work_dirs/teacher/iter_9.pth'
         unlabeled = cfg.train_dataloader.dataset.datasets[1]
         assert unlabeled.type == 'UnlabeledImageFolder'
@@ -107,7 +108,8 @@ def test_the_built_batch_has_the_input_size(tmp_path):
     cfg = resolved(STUDENT, settings)
     set_random_seed(1)  # a draw of views smaller than the input
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    preprocessor = MODELS.build(cfg.model.data_preprocessor)
+    preprocessor = MODELS.build(
+        multi_branch_preprocessor(cfg.model.detector))
     items = [dataset[0], dataset[4]]  # labeled, unlabeled
     views = [v for item in items for v in item['data_samples'].values() if v]
     # the drawn views are smaller than the input: the pad does the work

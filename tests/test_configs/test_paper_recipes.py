@@ -42,6 +42,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS, TRANSFORMS
+from s4m_mm.models.detectors import multi_branch_preprocessor
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -349,8 +350,8 @@ def recipe(name):
         find(pipeline, 'RandomChoiceResize')
     colour = [t['type'] for t in pipeline
               if t['type'] in ('ColorAugSSD', 'PhotoMetricDistortion')]
-    evaluators = cfg.val_evaluator if isinstance(cfg.val_evaluator, list) \
-        else [cfg.val_evaluator]
+    evaluators = cfg.val_evaluator.metrics.values() \
+        if cfg.val_evaluator.type == 'NamedEvaluator' else [cfg.val_evaluator]
     test_resize = find(cfg.val_dataloader.dataset.pipeline, 'Resize')
     sam = cfg.model.refiner.sam if student else cfg.model.sam
     out = dict(
@@ -401,11 +402,14 @@ def recipe(name):
     if len(set(out['embed_decay_mult'])) == 1:
         out['embed_decay_mult'] = out['embed_decay_mult'][0]
     if student:
-        (ts, ) = [h for h in cfg.custom_hooks
-                  if h.type == 'TeacherScheduleHook']
+        ts = cfg.default_hooks.teacher_schedule
+        assert ts.type == 'TeacherScheduleHook'
         semi = cfg.model.semi_train_cfg
         ref = cfg.model.refiner
-        augments = cfg.model.unsup_batch_augments
+        augments = [
+            a for a in cfg.model.unsup_batch_augments.values()
+            if a is not None
+        ]
         (mix, ) = [a for a in augments if a.type == 'AdaptiveRandomPaste']
         (strong, ) = [a for a in augments
                       if a.type == 'StrongPhotometricAug']
@@ -554,10 +558,14 @@ def crop_and_batch(name, cfg):
         [loader.dataset]
     dataset = name.split('/')[0]
     pipelines = [d.pipeline for d in datasets]
-    key = json.dumps([dataset, pipelines, cfg.model.data_preprocessor],
-                     default=str)
+    # a student's preprocessor is by default its detector's, for the three
+    # branches
+    preprocessor = cfg.model.get('data_preprocessor')
+    if preprocessor is None and cfg.model.type == 'S4M':
+        preprocessor = multi_branch_preprocessor(cfg.model.detector)
+    key = json.dumps([dataset, pipelines, preprocessor], default=str)
     if key not in _SHAPES:
-        _SHAPES[key] = _shapes(dataset, pipelines, cfg.model.data_preprocessor)
+        _SHAPES[key] = _shapes(dataset, pipelines, preprocessor)
     crops, batch = copy.deepcopy(_SHAPES[key])
     assert len(batch) == 1, f'branches padded differently: {batch}'
     crop = (max(h for h, _ in crops), max(w for _, w in crops))

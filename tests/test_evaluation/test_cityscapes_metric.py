@@ -45,8 +45,9 @@ def write_frame(root):
 def metric_from_config(root):
     cfg = Config.fromfile(osp.join(REPO, CONFIG))
     init_default_scope('mmdet')
-    (cs_cfg, ) = [m for m in cfg.val_evaluator
-                  if m.type == 'CityScapesMetric']
+    assert cfg.val_evaluator.type == 'NamedEvaluator'
+    cs_cfg = cfg.val_evaluator.metrics.cityscapes
+    assert cs_cfg.type == 'CityScapesMetric'
     assert cs_cfg.seg_prefix == 'data/cityscapes/gtFine/val'
     metric = METRICS.build(dict(cs_cfg, seg_prefix=root + '/gtFine/val'))
     metric.dataset_meta = dict(classes=CLASSES)

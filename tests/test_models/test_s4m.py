@@ -3,7 +3,7 @@
 with 6 queries, one layer per transformer, 64 px images): its loss against
 the student's own losses times the weights, the refinement statistics as
 log variables, the teacher's selection, the pixels it hands to SAM and to
-the unlabeled batch augments (in the order of their list), pseudo-labels
+the unlabeled batch augments (in the order of their dict), pseudo-labels
 carried between views of different geometry (mmdet's own transforms give
 the expected masks), and prediction by the student or the teacher."""
 import copy
@@ -38,20 +38,19 @@ def tiny_s4m_cfg():
     det = model.detector
     det.backbone.checkpoint = None
     det.data_preprocessor.batch_augments = None
-    model.data_preprocessor.data_preprocessor.batch_augments = None
     det.panoptic_head.num_queries = 6
     det.panoptic_head.pixel_decoder.encoder.num_layers = 1
     det.panoptic_head.transformer_decoder.num_layers = 1
     det.train_cfg.num_points = 64
     det.test_cfg.max_per_image = 6
     model.refiner = None
-    for augment in model.unsup_batch_augments:
+    for augment in model.unsup_batch_augments.values():
         augment.generator_seed = MIX_SEED
     return model
 
 
 def reseed_augments(model):
-    for augment in model.unsup_batch_augments:
+    for augment in model.unsup_batch_augments.values():
         augment.generator.manual_seed(MIX_SEED)
 
 
@@ -338,7 +337,7 @@ class AugmentSpy(nn.Module):
 def spied(s4m):
     refiner, augments = s4m.refiner, s4m.unsup_batch_augments
     s4m.refiner = RefinerSpy()
-    s4m.unsup_batch_augments = nn.ModuleList([AugmentSpy()])
+    s4m.unsup_batch_augments = nn.ModuleDict(dict(spy=AugmentSpy()))
     yield s4m
     s4m.refiner, s4m.unsup_batch_augments = refiner, augments
     s4m.refine_enabled = refiner is not None
@@ -369,7 +368,7 @@ def test_refiner_and_mix_get_rgb_pixels_and_their_outputs_are_used(spied):
         assert s.gt_instances.bboxes.tolist() == [[56., 0., 64., 8.]] * 6
     # the batch augment gets the student view as RGB 0-255, its output is
     # normalised
-    assert torch.allclose(spied.unsup_batch_augments[0].images,
+    assert torch.allclose(spied.unsup_batch_augments.spy.images,
                           rgb.flip(-1), atol=1e-3)
     assert torch.allclose(mixed, spied.normalize(rgb.flip(-1) + 10),
                           atol=1e-4)
@@ -381,7 +380,7 @@ def test_refiner_and_mix_get_rgb_pixels_and_their_outputs_are_used(spied):
     assert not torch.equal(record['teacher'][0].masks,
                            record['refined'][0].masks)
     assert record['student_samples'] is student
-    assert record['arp'] == []  # no augment of the list keeps an ARP record
+    assert record['arp'] == []  # no augment keeps an ARP record
 
 
 def test_refinement_switched_off_keeps_the_teachers_masks(spied):
@@ -398,28 +397,27 @@ def test_refinement_switched_off_keeps_the_teachers_masks(spied):
         assert torch.equal(s.gt_instances.masks, t.masks.flip(-1))
 
 
-def test_batch_augments_are_applied_in_the_order_of_their_list(spied):
+def test_batch_augments_are_applied_in_the_order_of_their_dict(spied):
     log = []
-    spied.unsup_batch_augments = nn.ModuleList([
-        AugmentSpy('add10', lambda x: x + 10, log),
-        AugmentSpy('double', lambda x: x * 2, log)
-    ])
+    spied.unsup_batch_augments = nn.ModuleDict(dict(
+        add10=AugmentSpy('add10', lambda x: x + 10, log),
+        times2=AugmentSpy('times2', lambda x: x * 2, log)))
     inputs, samples, raw = multi_batch(spied)
     spied.refine_enabled = False
     mixed, _, _ = spied.pseudo_label_batch(inputs, samples)
-    assert log == ['add10', 'double']
+    assert log == ['add10', 'times2']
     # by hand: the student view (RGB 0-255) + 10, then x 2; the second
     # augment saw the first one's output, not the batch
     rgb = torch.stack(raw).float().flip(1).flip(-1)
-    assert torch.allclose(spied.unsup_batch_augments[1].images, rgb + 10,
+    assert torch.allclose(spied.unsup_batch_augments.times2.images, rgb + 10,
                           atol=1e-3)
     assert torch.allclose(mixed, spied.normalize((rgb + 10) * 2), atol=1e-4)
     assert not torch.allclose(mixed, spied.normalize(rgb * 2 + 10),
                               atol=1e-2)
 
 
-def test_an_empty_list_leaves_the_student_batch_unmixed(spied):
-    spied.unsup_batch_augments = nn.ModuleList()
+def test_no_batch_augment_leaves_the_student_batch_unmixed(spied):
+    spied.unsup_batch_augments = nn.ModuleDict()
     inputs, samples, _ = multi_batch(spied)
     spied.refine_enabled = False
     spied.record_pseudo_labels = True
@@ -439,11 +437,11 @@ def test_an_empty_list_leaves_the_student_batch_unmixed(spied):
     spied.check_unsup_batch_size(2)
 
 
-def test_the_demo_list_runs_arp_then_the_strong_augmentation(s4m):
+def test_the_demo_runs_arp_then_the_strong_augmentation(s4m):
     from s4m_mm.models.data_preprocessors import (AdaptiveRandomPaste,
                                                   StrongPhotometricAug)
-    assert [type(a) for a in s4m.unsup_batch_augments] == [
-        AdaptiveRandomPaste, StrongPhotometricAug]
+    assert [(n, type(a)) for n, a in s4m.unsup_batch_augments.items()] == [
+        ('arp', AdaptiveRandomPaste), ('strong_aug', StrongPhotometricAug)]
     inputs, samples, _ = multi_batch(s4m)
     s4m.record_pseudo_labels = True
     try:
@@ -453,21 +451,46 @@ def test_the_demo_list_runs_arp_then_the_strong_augmentation(s4m):
     finally:
         s4m.record_pseudo_labels = False
     # the record holds ARP's geometry of this very call
-    assert record['arp'] == [s4m.unsup_batch_augments[0].last_mix]
+    assert record['arp'] == [s4m.unsup_batch_augments.arp.last_mix]
     assert all('arp_partner' in s.metainfo for s in student)
 
 
-def test_a_batch_augment_config_that_is_not_a_list_is_refused():
+def test_a_batch_augment_config_that_is_not_a_named_dict_is_refused():
     cfg = tiny_s4m_cfg()
-    cfg.unsup_batch_augments = dict(type='StrongPhotometricAug')
-    with pytest.raises(TypeError, match='unsup_batch_augments must be a list'):
+    cfg.unsup_batch_augments = [dict(type='StrongPhotometricAug')]
+    with pytest.raises(TypeError, match='unsup_batch_augments must be a dict'):
         MODELS.build(cfg)
-    cfg.unsup_batch_augments = ['StrongPhotometricAug']
-    with pytest.raises(TypeError, match=r'unsup_batch_augments\[0\] must'):
+    cfg.unsup_batch_augments = dict(strong_aug='StrongPhotometricAug')
+    with pytest.raises(TypeError,
+                       match=r'unsup_batch_augments.strong_aug must'):
         MODELS.build(cfg)
-    cfg.unsup_batch_augments = [dict(type='StrongPhotometricAug'),
-                                dict(min_area=0)]  # no type
-    with pytest.raises(TypeError, match=r'unsup_batch_augments\[1\] must'):
+    cfg.unsup_batch_augments = dict(strong_aug=dict(
+        type='StrongPhotometricAug'), arp=dict(min_area=0))  # no type
+    with pytest.raises(TypeError, match=r'unsup_batch_augments.arp must'):
+        MODELS.build(cfg)
+
+
+def test_a_batch_augment_set_to_none_is_switched_off():
+    cfg = tiny_s4m_cfg()
+    cfg.unsup_batch_augments.arp = None
+    model = MODELS.build(cfg)
+    assert list(model.unsup_batch_augments) == ['strong_aug']
+    # so is a wrapper without augments; the student's preprocessor is
+    # the detector's, wrapped for the three branches
+    cfg.unsup_batch_augments = None
+    model = MODELS.build(cfg)
+    assert len(model.unsup_batch_augments) == 0
+    assert type(model.data_preprocessor).__name__ == \
+        'MultiBranchDataPreprocessor'
+    assert model.data_preprocessor.data_preprocessor.mean.flatten().tolist() \
+        == cfg.detector.data_preprocessor.mean
+
+
+def test_a_detector_without_a_preprocessor_needs_one_given():
+    cfg = tiny_s4m_cfg()
+    cfg.detector.pop('data_preprocessor')
+    with pytest.raises(KeyError, match='model.detector has no '
+                       'data_preprocessor'):
         MODELS.build(cfg)
 
 

@@ -83,7 +83,7 @@ def small_student_config(repo_root: str, data_root: str, out_dir: str,
         'model.refiner.sam.img_size': 64,
         'model.refiner.sam.encoder_depth': 1,
         'model.semi_train_cfg.score_thr': 0.0,  # random teacher: keep some
-        'model.unsup_batch_augments.0.min_area': 0,  # ARP
+        'model.unsup_batch_augments.arp.min_area': 0,
         'model.detector.panoptic_head.num_queries': 10,
         'model.detector.panoptic_head.pixel_decoder.encoder.num_layers': 1,
         'model.detector.panoptic_head.transformer_decoder.num_layers': 1,
@@ -91,10 +91,10 @@ def small_student_config(repo_root: str, data_root: str, out_dir: str,
         'model.detector.test_cfg.max_per_image': 10,
         'randomness': dict(seed=0, deterministic=True),
         'default_hooks.logger.interval': 1,
+        'default_hooks.teacher_schedule.teacher_checkpoint': teacher_ckpt,
+        'default_hooks.teacher_schedule.burn_in': burn_in,
     })
     _shrink_image_sizes(cfg._cfg_dict)
-    cfg.custom_hooks[0].teacher_checkpoint = teacher_ckpt
-    cfg.custom_hooks[0].burn_in = burn_in
     path = osp.join(out_dir, 'small_student.py')
     cfg.dump(path)
 

@@ -156,7 +156,7 @@ def train_args(config, work, max_iters, resume=False):
         'default_hooks.early_stopping.rule=greater',
         'default_hooks.early_stopping.min_delta=2.0',
         'default_hooks.early_stopping.patience=2',
-        'model.unsup_batch_augments.0.generator_seed=7'
+        'model.unsup_batch_augments.arp.generator_seed=7'
     ]
 
 
@@ -280,7 +280,7 @@ def test_sigkill_after_burn_in_then_resume_matches_uninterrupted_run(
     assert 'ResumableEarlyStoppingHook: restored at iteration ' \
         f'{KILL_AFTER}, epoch 0' in log and '0 of 2 evaluations' in log
     assert not osp.exists(osp.join(work, f'iter_{MAX_ITERS}.pth'))
-    assert 'unsup_batch_augments.0.generator' in log
+    assert 'unsup_batch_augments.arp.generator' in log
     assert 'teacher loaded from' not in log  # kept from the checkpoint
 
     expected, resumed = (torch.load(

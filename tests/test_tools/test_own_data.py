@@ -48,11 +48,9 @@ def write_user_configs(folder, settings, teacher_ckpt):
                 '\n' + TINY.format(detector='detector=dict(', sd='',
                                    close=')') + LOADERS +
                 "model.update(semi_train_cfg=dict(score_thr=0.0),\n"
-                "             unsup_batch_augments=[\n"
-                "                 dict(_base_.arp, min_area=0),\n"
-                "                 _base_.strong_aug])\n"
-                "custom_hooks = _base_.custom_hooks\n"
-                "custom_hooks[0].update(burn_in=1)\n")
+                "             unsup_batch_augments=dict(arp=dict(min_area=0)))"
+                "\n"
+                "default_hooks.update(teacher_schedule=dict(burn_in=1))\n")
 
 
 def run(args, cwd):

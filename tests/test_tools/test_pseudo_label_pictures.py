@@ -24,7 +24,7 @@ TINY_SAM = [
     'model.refiner.sam.checkpoint=None',
     'model.refiner.sam.random_init=True', 'model.refiner.sam.img_size=64',
     'model.refiner.sam.encoder_depth=1', 'model.semi_train_cfg.score_thr=0.0',
-    'model.unsup_batch_augments.0.min_area=0'  # ARP
+    'model.unsup_batch_augments.arp.min_area=0'
 ]
 
 
@@ -47,8 +47,9 @@ def student_run(semi_data, tmp_path_factory, repo_root):
         f'train_dataloader.dataset.datasets.1.data_root={root}/',
         f'val_dataloader.dataset.data_root={root}/',
         f'val_evaluator.ann_file={root}/annotations/val.json',
-        f'custom_hooks.0.teacher_checkpoint={ckpt}',
-        'custom_hooks.2.interval=1', 'train_cfg.max_iters=1',
+        f'default_hooks.teacher_schedule.teacher_checkpoint={ckpt}',
+        'default_hooks.pseudo_label_quality.interval=1',
+        'train_cfg.max_iters=1',
         'train_cfg.val_begin=2', 'default_hooks.checkpoint.interval=1',
         'default_hooks.logger.interval=1', 'randomness.seed=0'
     ] + TINY_SAM, repo_root)

@@ -43,9 +43,9 @@ def options(root, ckpt, iters, sam=TINY_SAM1):
         f'test_evaluator.ann_file={root}/annotations/val.json',
     ] + sam + [
         'model.semi_train_cfg.score_thr=0.0',  # random teacher: keep some
-        'model.unsup_batch_augments.0.min_area=0',  # ARP
-        f'custom_hooks.0.teacher_checkpoint={ckpt}',
-        'custom_hooks.0.burn_in=2',
+        'model.unsup_batch_augments.arp.min_area=0',
+        f'default_hooks.teacher_schedule.teacher_checkpoint={ckpt}',
+        'default_hooks.teacher_schedule.burn_in=2',
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}',
         'default_hooks.logger.interval=1', 'randomness.seed=0'

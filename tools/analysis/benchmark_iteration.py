@@ -157,10 +157,11 @@ def as_mean_teacher(cfg: Config) -> Config:
     """The same student as a plain mean teacher: no SAM, no ARP."""
     cfg = copy.deepcopy(cfg)
     cfg.model.refiner = None
-    cfg.model.unsup_batch_augments = [
-        augment for augment in cfg.model.unsup_batch_augments
-        if augment['type'] != 'AdaptiveRandomPaste'
-    ]
+    cfg.model.unsup_batch_augments = {
+        name: augment
+        for name, augment in cfg.model.unsup_batch_augments.items()
+        if augment and augment['type'] != 'AdaptiveRandomPaste'
+    }
     return cfg
 
 
@@ -222,7 +223,7 @@ def timed_iteration(model, optim_wrapper, batches, device):
     student_samples = model.project_pseudo_instances(
         teacher_samples, samples['unsup_student'])
     images = model.denormalize(inputs['unsup_student'])
-    for augment in model.unsup_batch_augments:
+    for augment in model.unsup_batch_augments.values():
         with timer(augment_part(augment)):
             images, student_samples = augment(images, student_samples)
     unsup_inputs = model.normalize(images)

@@ -126,8 +126,7 @@ def images_per_gpu(cfg: Config):
 
 def config_input_size(cfg: Config):
     """``(H, W)`` of the config's ``BatchFixedSizePad``."""
-    pre = cfg.model.data_preprocessor
-    pre = pre.get('data_preprocessor', pre)
+    pre = cfg.model.detector.data_preprocessor
     for augment in pre.get('batch_augments') or []:
         if augment.type == 'BatchFixedSizePad':
             return tuple(augment.size)
@@ -145,8 +144,8 @@ def schedule_gpus(cfg: Config) -> int:
 def strong_aug_settings(cfg: Config) -> dict:
     """The probabilities and blur range of the config's
     ``StrongPhotometricAug`` (its defaults where the config is silent)."""
-    for augment in cfg.model.get('unsup_batch_augments') or []:
-        if augment['type'] == 'StrongPhotometricAug':
+    for augment in (cfg.model.get('unsup_batch_augments') or {}).values():
+        if augment and augment['type'] == 'StrongPhotometricAug':
             aug = build_model(augment)
             return dict(color_jitter_prob=aug.color_jitter_prob,
                         grayscale_prob=aug.grayscale_prob,

@@ -4,6 +4,10 @@ _base_ = 'mmdet::_base_/default_runtime.py'
 
 custom_imports = dict(imports=['s4m_mm'], allow_failed_imports=False)
 default_scope = 'mmdet'
+# mmengine's Runner that also fills custom_settings placeholders and lets a
+# config switch any named hook of default_hooks off with None
+# (s4m_mm/engine/runner/s4m_runner.py); mmdet's tools/train.py honours it
+runner_type = 'S4MRunner'
 
 default_hooks = dict(
     checkpoint=dict(

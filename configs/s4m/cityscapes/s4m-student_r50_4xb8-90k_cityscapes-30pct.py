@@ -9,6 +9,7 @@ unlabeled_dataset.ann_file = \
     'annotations/instancesonly_filtered_gtFine_train.1@30-unlabeled.json'
 train_dataloader = dict(
     dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
-custom_hooks = _base_.custom_hooks
-custom_hooks[0].teacher_checkpoint = \
-    'work_dirs/s4m-teacher_r50_2xb2-90k_cityscapes-30pct/iter_90000.pth'
+default_hooks = dict(
+    teacher_schedule=dict(
+        teacher_checkpoint='work_dirs/s4m-teacher_r50_2xb2-90k_'
+        'cityscapes-30pct/iter_90000.pth'))

@@ -8,6 +8,7 @@ unlabeled_dataset.ann_file = \
     'semi_anns/instances_train2017.1@10-unlabeled.json'
 train_dataloader = dict(
     dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
-custom_hooks = _base_.custom_hooks
-custom_hooks[0].teacher_checkpoint = \
-    'work_dirs/s4m-teacher_r50_2xb8-368750iter_coco-10pct/iter_368750.pth'
+default_hooks = dict(
+    teacher_schedule=dict(
+        teacher_checkpoint='work_dirs/s4m-teacher_r50_2xb8-368750iter_'
+        'coco-10pct/iter_368750.pth'))

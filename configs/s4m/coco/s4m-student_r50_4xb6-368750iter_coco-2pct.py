@@ -4,9 +4,11 @@ _base_ = './s4m-student_r50_4xb6-368750iter_coco-1pct.py'
 labeled_dataset = _base_.labeled_dataset
 unlabeled_dataset = _base_.unlabeled_dataset
 labeled_dataset.ann_file = 'semi_anns/instances_train2017.1@2.json'
-unlabeled_dataset.ann_file = 'semi_anns/instances_train2017.1@2-unlabeled.json'
+unlabeled_dataset.ann_file = \
+    'semi_anns/instances_train2017.1@2-unlabeled.json'
 train_dataloader = dict(
     dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
-custom_hooks = _base_.custom_hooks
-custom_hooks[0].teacher_checkpoint = \
-    'work_dirs/s4m-teacher_r50_2xb8-368750iter_coco-2pct/iter_368750.pth'
+default_hooks = dict(
+    teacher_schedule=dict(
+        teacher_checkpoint='work_dirs/s4m-teacher_r50_2xb8-368750iter_'
+        'coco-2pct/iter_368750.pth'))

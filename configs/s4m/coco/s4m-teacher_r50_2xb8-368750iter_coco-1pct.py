@@ -2,11 +2,12 @@
 # teacher: scripts/coco/train_teacher.sh, README "2x RTX A6000"), LSJ 1024,
 # detectron2's 368,750-iteration schedule.
 _base_ = [
-    '../_base_/models/s4m_teacher_r50.py',
+    '../_base_/models/mask2former_r50.py', '../_base_/models/sd_teacher.py',
     '../_base_/datasets/coco_instance.py',
     '../_base_/schedules/mstep_368750iter.py', '../_base_/default_runtime.py'
 ]
 
+model = _base_.sd_teacher
 train_dataloader = dict(
     batch_size=8,
     dataset=dict(ann_file='semi_anns/instances_train2017.1@1.json'))

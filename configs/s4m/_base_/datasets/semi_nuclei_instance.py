@@ -1,34 +1,14 @@
-# The demo's stage 2: views of labeled and unlabeled tiles, 3 + 3 a batch.
-# The teacher and the student see the same geometric augmentation of an
-# unlabeled tile (their masks correspond pixel for pixel); the student's
-# strong photometric augmentation comes after ARP, inside the model
-# (model.unsup_batch_augments). Tiles are drawn uniformly from both sources.
-_base_ = './nuclei_instance.py'
+# The demo's stage 2: views of labeled and unlabeled tiles, 3 + 3 a batch,
+# drawn uniformly from both sources in the main process. The unlabeled
+# tiles take the labeled tiles' views, shared by the teacher and the
+# student.
+_base_ = ['./nuclei_instance.py', './semi_views.py']
 
-branch_field = ['sup', 'unsup_teacher', 'unsup_student']
-unsup_meta_keys = _base_.train_meta_keys
-sup_pipeline = _base_.train_pipeline[:-1] + [
-    dict(
-        type='MultiBranch',
-        branch_field=branch_field,
-        sup=dict(type='PackDetInputs'))
-]
+sup_pipeline = _base_.train_pipeline[:-1] + [_base_.sup_branch]
 unsup_pipeline = [
-    dict(
-        type='LoadImageFromFile',
-        to_float32=True,
-        backend_args=_base_.backend_args),
-    # empty masks, so that the batch pad (BatchFixedSizePad, pad_mask) has
-    # masks to pad before the pseudo-labels replace them
-    dict(type='LoadEmptyAnnotations', with_mask=True),
-    *_base_.train_views,
-    dict(
-        type='MultiBranch',
-        branch_field=branch_field,
-        unsup_teacher=dict(type='PackDetInputs', meta_keys=unsup_meta_keys),
-        unsup_student=dict(type='PackDetInputs', meta_keys=unsup_meta_keys))
+    _base_.load_image, _base_.load_empty_masks, *_base_.train_views,
+    _base_.unsup_branches
 ]
-
 labeled_dataset = dict(_base_.train_dataloader.dataset, pipeline=sup_pipeline)
 unlabeled_dataset = dict(
     type=_base_.dataset_type,
@@ -39,16 +19,14 @@ unlabeled_dataset = dict(
     missing_hint=_base_.demo_hint,
     pipeline=unsup_pipeline,
     backend_args=_base_.backend_args)
-
-batch_size = 6
 train_dataloader = dict(
+    _base_.semi_loader,
     _delete_=True,
-    batch_size=batch_size,
     num_workers=0,
     persistent_workers=False,
     sampler=dict(
         type='MultiSourceSampler',
-        batch_size=batch_size,
+        batch_size=_base_.batch_size,
         source_ratio=[1, 1]),
     dataset=dict(
         type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]))

@@ -5,6 +5,15 @@
 num_classes = 80
 image_size = (1024, 1024)
 pretrained_backbone = 'data/pretrained/resnet50-0676ba61.pth'
+# the batch padded to the (h, w) crop after normalisation (mmdet's LSJ);
+# a model for another crop rebinds it: dict(_base_.input_pad, size=(h, w))
+input_pad = dict(
+    type='BatchFixedSizePad',
+    size=image_size,
+    img_pad_value=0,
+    pad_mask=True,
+    mask_pad_value=0,
+    pad_seg=False)
 
 model = dict(
     type='Mask2Former',
@@ -17,15 +26,7 @@ model = dict(
         pad_mask=True,
         mask_pad_value=0,
         pad_seg=False,
-        batch_augments=[
-            dict(
-                type='BatchFixedSizePad',
-                size=image_size,
-                img_pad_value=0,
-                pad_mask=True,
-                mask_pad_value=0,
-                pad_seg=False)
-        ]),
+        batch_augments=[input_pad]),
     backbone=dict(
         type='ResNet',
         depth=50,

@@ -1,21 +1,20 @@
-# S4M stage 2 without its detector: the semi-supervised wrapper, composed
-# with a Mask2Former base by
-#     detector = _base_.model
-#     model = dict(_delete_=True, **_base_.s4m, detector=detector,
-#                  data_preprocessor=dict(
-#                      type='MultiBranchDataPreprocessor',
-#                      data_preprocessor=detector.data_preprocessor))
+# S4M stage 2 without its detector: the semi-supervised wrapper, put around
+# the Mask2Former of a model base by a student config:
+#     model = dict(_base_.s4m, _delete_=True, detector=_base_.model)
+# (its data preprocessor is the detector's, for the three branches).
 # Pseudo-labels: argmax not "no object", confidence > 0.7, sigmoid sum > 5
 # at 1/4 resolution, binarised at 0.5 (mask2former/maskformer_model.py
 # prepare_ssl_outputs); refined by SAM with one prompt of 3 points drawn
 # from softmax(mask logits), multimask, best predicted IoU
 # (config/add_cfg.py NUM_POINTS 3); the unlabeled student batch goes through
-# the batch augments in order: ARP pastes instances of >= 3000 px at a
-# 1024 x 1024 input (modules/augmentation.py) with scale jitter 0.8-1.2,
-# then the strong photometric augmentation (colour jitter 0.4/0.4/0.4/0.1
-# p 0.8, grayscale p 0.2, blur sigma 0.1-2 p 0.5); unsupervised losses x2.
-# A child config switches a component by rewriting the list, e.g. without
-# ARP:  model = dict(unsup_batch_augments=[_base_.strong_aug]).
+# the named batch augments in order: `arp` pastes instances of >= 3000 px
+# at a 1024 x 1024 input (modules/augmentation.py) with scale jitter
+# 0.8-1.2, then `strong_aug`, the strong photometric augmentation (colour
+# jitter 0.4/0.4/0.4/0.1 p 0.8, grayscale p 0.2, blur sigma 0.1-2 p 0.5);
+# unsupervised losses x2. A child switches a component off by name:
+#     model = dict(unsup_batch_augments=dict(arp=None))   # no ARP
+#     model = dict(refiner=None)                         # no SAM, with
+#     default_hooks = dict(refine=None)
 _base_ = './s4m_sam.py'
 
 arp = dict(
@@ -42,4 +41,4 @@ s4m = dict(
         # is coarser than the view's, and SAM 2 Hiera-L's store is 8 MiB
         # an image (about 0.9 TiB for COCO's unlabeled train2017)
         frame='view'),
-    unsup_batch_augments=[arp, strong_aug])
+    unsup_batch_augments=dict(arp=arp, strong_aug=strong_aug))

@@ -8,10 +8,6 @@ max_iters = 20000
 val_interval = 2000
 
 param_scheduler = dict(
-    type='MultiStepLR',
-    begin=0,
     end=max_iters,
-    by_epoch=False,
-    milestones=[int(max_iters * 0.889), int(max_iters * 0.963)],
-    gamma=0.1)
+    milestones=[int(max_iters * 0.889), int(max_iters * 0.963)])
 train_cfg = dict(max_iters=max_iters, val_interval=val_interval)

@@ -5,12 +5,6 @@ max_iters = 250
 val_interval = 250
 
 optim_wrapper = dict(optimizer=dict(lr=2e-4))
-param_scheduler = dict(
-    type='MultiStepLR',
-    begin=0,
-    end=max_iters,
-    by_epoch=False,
-    milestones=[int(max_iters * 0.8)],
-    gamma=0.1)
+param_scheduler = dict(end=max_iters, milestones=[int(max_iters * 0.8)])
 train_cfg = dict(max_iters=max_iters, val_interval=val_interval)
 auto_scale_lr = dict(base_batch_size=2)

@@ -1,10 +1,8 @@
 # Component study on the demo: the demo student as a plain mean teacher.
-# No SAM (no refiner, so no PseudoLabelRefineHook) and no ARP; the strong
+# No SAM (no refiner, no refinement hook) and no ARP; the strong
 # photometric augmentation of the unlabeled batch is kept. Teacher, data,
 # schedule, seed and pseudo-label quality as the demo student.
 _base_ = '../s4m-student_effl0_nuclei.py'
 
-model = dict(refiner=None, unsup_batch_augments=[_base_.strong_aug])
-custom_hooks = [
-    h for h in _base_.custom_hooks if h.type != 'PseudoLabelRefineHook'
-]
+model = dict(refiner=None, unsup_batch_augments=dict(arp=None))
+default_hooks = dict(refine=None)

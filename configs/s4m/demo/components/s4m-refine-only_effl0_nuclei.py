@@ -3,4 +3,4 @@
 # gate), without ARP; the strong photometric augmentation is kept.
 _base_ = '../s4m-student_effl0_nuclei.py'
 
-model = dict(unsup_batch_augments=[_base_.strong_aug])
+model = dict(unsup_batch_augments=dict(arp=None))
