@@ -123,7 +123,8 @@ def stage_student(args, config=STUDENT, name='s4m_student'):
     """A stage-2 student from the SD teacher, exported and tested."""
     stage_dir = osp.join(args.work_dir, name)
     options = data_options(args.data_root, semi=True) + [
-        f'custom_hooks.0.teacher_checkpoint={teacher_checkpoint(args)}'
+        'default_hooks.teacher_schedule.teacher_checkpoint='
+        f'{teacher_checkpoint(args)}'
     ] + args.cfg_options
     ckpt, seconds = train(config, stage_dir, options)
     exported = osp.join(stage_dir, 'student_mask2former.pth')

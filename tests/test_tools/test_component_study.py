@@ -260,7 +260,8 @@ def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
     teacher = osp.join(work, 'fold0', 'seed0', 'sd_teacher',
                        'best_coco_segm_mAP_iter_4.pth')
     student_train = [c for t, c in fake.calls if t == 'train.py'][2]
-    assert f'custom_hooks.0.teacher_checkpoint={teacher}' in student_train
+    assert ('default_hooks.teacher_schedule.teacher_checkpoint='
+            f'{teacher}') in student_train
     result = study.read_json(osp.join(work, 'fold0', 'seed0', 'full',
                                       'result.json'))
     assert (result['best_iter'], result['stopped_iter']) == (4, 6)
@@ -395,8 +396,8 @@ def test_committed_results_hold_in_another_checkout(study, tmp_path):
     assert fake.tools() == ['train.py', 'test.py', 'train.py',
                             's4m_to_mask2former.py', 'test.py']
     student = [c for t, c in fake.calls if t == 'train.py'][1]
-    assert f'custom_hooks.0.teacher_checkpoint={teacher_dir}/' \
-        'best_coco_segm_mAP_iter_4.pth' in student
+    assert ('default_hooks.teacher_schedule.teacher_checkpoint='
+            f'{teacher_dir}/best_coco_segm_mAP_iter_4.pth') in student
     # nothing is missing any more: nothing runs
     fake = FakeTools(gt)
     study.main(['--work-dir', there, '--retrain-teachers'] + argv,

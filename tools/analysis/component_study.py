@@ -362,8 +362,9 @@ def train_options(args, row: str, root: str, seed: int,
         # curve), not at epoch 0
         'default_hooks.logger.log_metric_by_epoch=False',
     ]
-    teacher_opt = [f'custom_hooks.0.teacher_checkpoint={teacher}'
-                   ] if row in STUDENTS else []
+    teacher_opt = [
+        f'default_hooks.teacher_schedule.teacher_checkpoint={teacher}'
+    ] if row in STUDENTS else []
     return data + schedule + teacher_opt + list(args.cfg_options)
 
 
