@@ -1,8 +1,9 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """The paper's recipes, pinned: every setting of the 16 paper configs
 (teacher and student, COCO 1/2/5/10 %, Cityscapes 5/10/20/30 %) against the
-official S4M code (github cvlab-kaist/S4M: its detectron2 configs, scripts
-and README; detectron2's defaults where they leave a value unset).
+official S4M code (github cvlab-kaist/S4M at commit 47e2cf6: its
+detectron2 configs, scripts and README; detectron2's defaults where they
+leave a value unset).
 
 The expected values are literals, each with the official file it comes
 from; nothing is read from the configs under test. The crop and the padded
