@@ -482,8 +482,9 @@ def test_a_batch_augment_set_to_none_is_switched_off():
     assert len(model.unsup_batch_augments) == 0
     assert type(model.data_preprocessor).__name__ == \
         'MultiBranchDataPreprocessor'
-    assert model.data_preprocessor.data_preprocessor.mean.flatten().tolist() \
-        == cfg.detector.data_preprocessor.mean
+    assert torch.equal(
+        model.data_preprocessor.data_preprocessor.mean.flatten(),
+        torch.tensor(cfg.detector.data_preprocessor.mean))
 
 
 def test_a_detector_without_a_preprocessor_needs_one_given():

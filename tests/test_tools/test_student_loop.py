@@ -71,8 +71,11 @@ def test_student_loop_runs_refines_mixes_and_saves_no_sam(
         cwd=repo_root, capture_output=True, text=True)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
+    # the teacher came from the checkpoint named on the command line by
+    # the hook's name (default_hooks.teacher_schedule.teacher_checkpoint)
+    assert f'teacher loaded from {ckpt}' in log
     for key in ('sup_loss_mask', 'unsup_loss_mask', 'refine_instances',
-                'refine_sam_pred_iou', 'teacher loaded from',
+                'refine_sam_pred_iou',
                 'burn-in over after 2 iterations', 'teacher/coco/segm_mAP',
                 'student/coco/segm_mAP'):
         assert key in log, key
