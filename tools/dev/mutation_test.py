@@ -3,7 +3,7 @@
 
 A habit, not a CI gate: run it after changing a core module or its tests,
 read the surviving mutants, and either kill them with a test or explain why
-they are equivalent (README, "Tests").
+they are equivalent (docs/testing.md).
 
 Each mutant is one small change of one module's source, made on its syntax
 tree (the file on disk is never touched):

@@ -21,7 +21,7 @@ custom_settings = dict(
     val_img='images/',
     # (h, w) training crop and padded batch, multiples of 32
     input_size=(256, 256),
-    # the frozen SAM (any sam_type of README "SAM") and its weights
+    # the frozen SAM (any sam_type of docs/sam.md) and its weights
     sam_type='lite_medsam',
     sam_checkpoint=None,
 )

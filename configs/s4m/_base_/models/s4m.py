@@ -35,8 +35,8 @@ s4m = dict(
         num_points=3,
         point_sampling='logits',
         # SAM on each teacher view, as the paper. frame='source' with
-        # store=dict(disk_dir=...) encodes each image once (README, "SAM in
-        # the source frame"); the paper configs keep 'view': at LSJ scales
+        # store=dict(disk_dir=...) encodes each image once (docs/sam.md,
+        # "The source frame and the embedding store"); the paper configs keep 'view': at LSJ scales
         # > 1 (COCO up to 2.0, Cityscapes up to 2x) the source embedding
         # is coarser than the view's, and SAM 2 Hiera-L's store is 8 MiB
         # an image (about 0.9 TiB for COCO's unlabeled train2017)
