@@ -82,7 +82,9 @@ def test_replica_check_is_opt_in_in_the_student_configs(repo_root):
     for name in ('demo/s4m-student_effl0_nuclei.py',
                  'coco/s4m-student_r50_4xb6-368750iter_coco-1pct.py'):
         cfg = Config.fromfile(osp.join(repo_root, 'configs/s4m', name))
-        assert 'ReplicaCheckHook' not in [h.type for h in cfg.custom_hooks]
+        hooks = list(cfg.get('custom_hooks', [])) + [
+            hook for hook in cfg.default_hooks.values() if hook is not None]
+        assert 'ReplicaCheckHook' not in [hook.type for hook in hooks]
 
 
 # ---------------------------------------------------------------- end to end
@@ -97,9 +99,9 @@ def dist_config(tmp_path_factory, repo_root):
     path = small_student_config(repo_root, data, out, burn_in=1)
     cfg = Config.fromfile(path)
     # opt-in, as the student runtime's comment says
-    cfg.custom_hooks.append(
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
         dict(type='ReplicaCheckHook', interval=1,
-             modules=('teacher', 'student'), external_digests=True))
+             modules=('teacher', 'student'), external_digests=True)]
     cfg.dump(path)
     return path
 
