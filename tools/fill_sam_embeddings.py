@@ -27,10 +27,10 @@ import torch
 from mmengine.config import Config, DictAction
 
 from mmdet.registry import DATASETS
+from s4m_mm.analysis.benchmark import (build_model, load_config,
+                                       resolve_device, write_report)
 from s4m_mm.models.sam import StoreKey
 from s4m_mm.models.sam.embed_store import entry_nbytes
-from s4m_mm.utils.benchmark import (build_model, load_config,
-                                    resolve_device, write_report)
 
 
 def parse_args():

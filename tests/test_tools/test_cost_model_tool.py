@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from s4m_mm.utils.benchmark import build_model, load_config
-from s4m_mm.utils.flops import count_flops
+from s4m_mm.analysis.benchmark import build_model, load_config
+from s4m_mm.analysis.flops import count_flops
 
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
 HW = (64, 64)

@@ -58,13 +58,13 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner, set_random_seed
 
 from mmdet.registry import DATASETS
+from s4m_mm.analysis.benchmark import (PartTimer, build_model,
+                                       build_optim_wrapper_for, environment,
+                                       load_config, load_teacher,
+                                       peak_memory_mb, resolve_device,
+                                       sam_config, teacher_checkpoint,
+                                       time_once, write_report)
 from s4m_mm.models.sam import SAM_ADAPTERS
-from s4m_mm.utils.benchmark import (PartTimer, build_model,
-                                    build_optim_wrapper_for, environment,
-                                    load_config, load_teacher,
-                                    peak_memory_mb, resolve_device,
-                                    sam_config, teacher_checkpoint,
-                                    time_once, write_report)
 
 DEMO = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
 METHODS = ('s4m', 'mean_teacher')

@@ -19,10 +19,10 @@ from typing import Dict, List, Optional
 
 import torch
 
+from s4m_mm.analysis.benchmark import (build_model, environment,
+                                       resolve_device, sam_config, sam_weights,
+                                       timed, write_report)
 from s4m_mm.models.sam import SAM_ADAPTERS
-from s4m_mm.utils.benchmark import (build_model, environment,
-                                    resolve_device, sam_config, sam_weights,
-                                    timed, write_report)
 
 
 def parse_args() -> argparse.Namespace:

@@ -29,11 +29,11 @@ from mmengine.structures import InstanceData
 
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from s4m_mm.analysis.benchmark import (build_model, build_optim_wrapper_for,
+                                       environment, load_config,
+                                       resolve_device, sam_config, sam_weights,
+                                       timed, write_report)
 from s4m_mm.models.sam import SAM_ADAPTERS
-from s4m_mm.utils.benchmark import (build_model, build_optim_wrapper_for,
-                                    environment, load_config,
-                                    resolve_device, sam_config, sam_weights,
-                                    timed, write_report)
 
 DEMO = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
 

@@ -32,8 +32,8 @@ from torch.utils.data import DataLoader
 
 from mmdet.registry import DATASETS, VISUALIZERS
 from mmdet.structures import DetDataSample
-from s4m_mm.utils.benchmark import (build_model, load_config, load_teacher,
-                                    resolve_device)
+from s4m_mm.analysis.benchmark import (build_model, load_config, load_teacher,
+                                       resolve_device)
 
 #: panel titles, left to right
 TITLES = ('teacher', 'refined (SAM)', 'student (ARP + aug)')

@@ -38,8 +38,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner import set_random_seed
 
 from mmdet.registry import DATASETS, MODELS
-from s4m_mm.utils.benchmark import (build_model, load_config, load_teacher,
-                                    write_report)
+from s4m_mm.analysis.benchmark import (build_model, load_config, load_teacher,
+                                       write_report)
 
 VIEW_KINDS = ('identity', 'flip', 'scale_0.8', 'scale_1.25', 'crop')
 

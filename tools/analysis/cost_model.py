@@ -7,7 +7,7 @@ the amortised cost of filling it). Prints a table and one JSON document
 (also written with ``--out``).
 
 Counted with torch's own FLOP counter (``FlopCounterMode``, plus bilinear
-resampling and the CPU's fused attention: :mod:`s4m_mm.utils.flops`) on the
+resampling and the CPU's fused attention: :mod:`s4m_mm.analysis.flops`) on the
 real modules of the config, built with random weights (FLOPs do not depend
 on the weights):
 
@@ -28,7 +28,7 @@ on the weights):
   counted likewise.
 
 ``arp``, ``strong_aug``, ``optimizer`` and ``ema`` are elementwise work,
-estimated (:mod:`s4m_mm.utils.cost_model`).
+estimated (:mod:`s4m_mm.analysis.cost_model`).
 
 Examples::
 
@@ -48,19 +48,19 @@ from mmengine.structures import InstanceData
 
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from s4m_mm.analysis.benchmark import (build_model, environment, load_config,
+                                       sam_config, write_report)
+from s4m_mm.analysis.cost_model import (amortised_fill_flops, arp_ops,
+                                        cost_table, ema_flops, linear_fit,
+                                        method_parts, optimizer_flops,
+                                        store_entry_bytes, strong_aug_flops,
+                                        total)
+from s4m_mm.analysis.flops import (RESAMPLE_FLOPS, count_flops,
+                                   count_flops_on_meta)
 from s4m_mm.models.sam import SAM_ADAPTERS, SAMEmbeddings
 from s4m_mm.models.sam.embed_store import STORE_DTYPES
 from s4m_mm.models.utils.geometry import warp_logits
 from s4m_mm.models.utils.pseudo_labels import upsample_logits
-from s4m_mm.utils.benchmark import (build_model, environment, load_config,
-                                    sam_config, write_report)
-from s4m_mm.utils.cost_model import (amortised_fill_flops, arp_ops,
-                                     cost_table, ema_flops, linear_fit,
-                                     method_parts, optimizer_flops,
-                                     store_entry_bytes, strong_aug_flops,
-                                     total)
-from s4m_mm.utils.flops import (RESAMPLE_FLOPS, count_flops,
-                                count_flops_on_meta)
 
 PAPER = 'configs/s4m/coco/s4m-student_r50_4xb6-368750iter_coco-1pct.py'
 #: COCO train2017: 860,001 instances on 118,287 images

@@ -22,8 +22,8 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner, set_random_seed
 
 from mmdet.datasets.transforms import PackDetInputs
-from s4m_mm.utils.benchmark import (build_model, load_config, load_teacher,
-                                    write_report)
+from s4m_mm.analysis.benchmark import (build_model, load_config, load_teacher,
+                                       write_report)
 
 
 DEFAULT_META_KEYS = inspect.signature(

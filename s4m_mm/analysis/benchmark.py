@@ -9,8 +9,8 @@ Used by ``tools/analysis/benchmark_iteration.py``, ``benchmark_sam.py``,
 ``benchmark_stage1.py``, ``cost_model.py``, ``pseudo_label_quality.py``,
 ``browse_pseudo_labels.py`` and ``tools/fill_sam_embeddings.py``.
 
-Not imported by ``s4m_mm.utils`` itself (this module imports the engine and
-the models, which import ``s4m_mm.utils``): ``from s4m_mm.utils.benchmark
+Part of :mod:`s4m_mm.analysis`, above the engine and the models it
+imports (nothing in the library imports it): ``from s4m_mm.analysis.benchmark
 import ...``.
 """
 import copy
@@ -81,15 +81,16 @@ def build_model(model_cfg: dict,
 def teacher_checkpoint(cfg: Config,
                        given: Optional[str] = None) -> Optional[str]:
     """The teacher checkpoint to load: ``given`` when set, else the
-    config's ``TeacherScheduleHook.teacher_checkpoint`` when that file
-    exists, else ``None`` (a random teacher)."""
+    ``teacher_checkpoint`` of the config's named teacher schedule hook
+    (``default_hooks.teacher_schedule``, where the student configs hold
+    it) when that file exists, else ``None`` (a random teacher; also when
+    the slot is missing or switched off with ``None``)."""
     if given:
         return given
-    for hook in cfg.get('custom_hooks', []):
-        if hook.get('type') == 'TeacherScheduleHook':
-            path = hook.get('teacher_checkpoint')
-            if path and osp.isfile(path):
-                return path
+    hook = (cfg.get('default_hooks') or {}).get('teacher_schedule')
+    path = hook.get('teacher_checkpoint') if hook else None
+    if path and osp.isfile(path):
+        return path
     return None
 
 

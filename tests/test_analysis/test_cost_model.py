@@ -1,17 +1,17 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""s4m_mm.utils.cost_model: the parts, ratios and estimates of
+"""s4m_mm.analysis.cost_model: the parts, ratios and estimates of
 tools/analysis/cost_model.py, against values worked out by hand."""
 import pytest
 import torch
 
+from s4m_mm.analysis.cost_model import (amortised_fill_flops, arp_ops,
+                                        cost_table, ema_flops,
+                                        expected_blur_taps, linear_fit,
+                                        method_parts, optimizer_flops,
+                                        store_entry_bytes, strong_aug_flops,
+                                        total)
+from s4m_mm.analysis.flops import count_flops
 from s4m_mm.models.data_preprocessors import StrongPhotometricAug
-from s4m_mm.utils.cost_model import (amortised_fill_flops, arp_ops,
-                                     cost_table, ema_flops,
-                                     expected_blur_taps, linear_fit,
-                                     method_parts, optimizer_flops,
-                                     store_entry_bytes, strong_aug_flops,
-                                     total)
-from s4m_mm.utils.flops import count_flops
 
 G = 1e9
 SHARED = dict(teacher=10 * G, strong_aug=1 * G, student=30 * G,

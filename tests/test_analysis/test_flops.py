@@ -1,12 +1,12 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""s4m_mm.utils.flops against FLOPs counted by hand (a multiply-add is 2
+"""s4m_mm.analysis.flops against FLOPs counted by hand (a multiply-add is 2
 FLOPs)."""
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s4m_mm.utils.flops import (EXTRA_FLOP_FORMULAS, RESAMPLE_FLOPS,
-                                count_flops, count_flops_on_meta)
+from s4m_mm.analysis.flops import (EXTRA_FLOP_FORMULAS, RESAMPLE_FLOPS,
+                                   count_flops, count_flops_on_meta)
 
 
 def test_linear_forward_and_backward():

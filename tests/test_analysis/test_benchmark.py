@@ -1,6 +1,7 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""s4m_mm.utils.benchmark: the set-up the analysis tools share."""
+"""s4m_mm.analysis.benchmark: the set-up the analysis tools share."""
 import json
+import os.path as osp
 
 import pytest
 import torch
@@ -8,11 +9,12 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
 from torch import nn
 
-from s4m_mm.utils import benchmark
-from s4m_mm.utils.benchmark import (PartTimer, Timing, build_optim_wrapper_for,
-                                    environment, load_config, load_teacher,
-                                    sam_config, teacher_checkpoint, time_once,
-                                    timed, write_report)
+from s4m_mm.analysis import benchmark
+from s4m_mm.analysis.benchmark import (PartTimer, Timing,
+                                       build_optim_wrapper_for, environment,
+                                       load_config, load_teacher, sam_config,
+                                       teacher_checkpoint, time_once, timed,
+                                       write_report)
 
 
 def write_config(tmp_path, text):
@@ -41,15 +43,41 @@ def test_load_config_fills_custom_settings_placeholders(tmp_path):
 def test_teacher_checkpoint_prefers_the_given_one_then_an_existing_file(
         tmp_path):
     ckpt = tmp_path / 'teacher.pth'
-    cfg = Config(dict(custom_hooks=[
-        dict(type='PseudoLabelRefineHook'),
-        dict(type='TeacherScheduleHook', teacher_checkpoint=str(ckpt))
-    ]))
+    cfg = Config(dict(default_hooks=dict(
+        refine=dict(type='PseudoLabelRefineHook'),
+        teacher_schedule=dict(type='TeacherScheduleHook',
+                              teacher_checkpoint=str(ckpt)))))
     assert teacher_checkpoint(cfg, 'given.pth') == 'given.pth'
     assert teacher_checkpoint(cfg) is None  # the file is not there
     ckpt.write_bytes(b'')
     assert teacher_checkpoint(cfg) == str(ckpt)
     assert teacher_checkpoint(Config(dict())) is None
+
+
+def test_teacher_checkpoint_reads_the_named_slot_only(tmp_path):
+    ckpt = tmp_path / 'teacher.pth'
+    ckpt.write_bytes(b'')
+    # the student configs' schedule hook is default_hooks.teacher_schedule;
+    # a hook of that type in custom_hooks is not the one the runner builds
+    # from the configs, nor a slot switched off with None
+    in_list = Config(dict(custom_hooks=[
+        dict(type='TeacherScheduleHook', teacher_checkpoint=str(ckpt))]))
+    assert teacher_checkpoint(in_list) is None
+    off = Config(dict(default_hooks=dict(teacher_schedule=None)))
+    assert teacher_checkpoint(off) is None
+    unset = Config(dict(default_hooks=dict(teacher_schedule=dict(
+        type='TeacherScheduleHook', teacher_checkpoint=None))))
+    assert teacher_checkpoint(unset) is None
+
+
+def test_teacher_checkpoint_of_the_demo_student_config(tmp_path, repo_root):
+    """The real student config with the command line's override."""
+    ckpt = tmp_path / 'teacher.pth'
+    ckpt.write_bytes(b'')
+    cfg = load_config(
+        osp.join(repo_root, 'configs/s4m/demo/s4m-student_effl0_nuclei.py'),
+        {'default_hooks.teacher_schedule.teacher_checkpoint': str(ckpt)})
+    assert teacher_checkpoint(cfg) == str(ckpt)
 
 
 class WithTeacher(nn.Module):

@@ -4,7 +4,7 @@ training iteration of S4M and of a mean teacher, the estimates of the parts
 torch's FLOP counter cannot see (elementwise work) and the table.
 
 The tool counts the matrix products, convolutions, attention and bilinear
-resampling of the real modules (:mod:`s4m_mm.utils.flops`); the parts made
+resampling of the real modules (:mod:`s4m_mm.analysis.flops`); the parts made
 of elementwise work only are estimated here, with the per-value costs
 below (each an estimate, named where it is used):
 
