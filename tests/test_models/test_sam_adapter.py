@@ -422,8 +422,8 @@ def test_bad_prompts_are_named(vit_b):
 
 def stardist_tiles(repo_root, tiles):
     """uint8 RGB tiles ``(T, 3, 128, 128)`` and their instance id maps."""
-    from s4m_mm.datasets.nuclei_demo import (fetch_stardist_wheel,
-                                             read_stardist_arrays, to_uint8)
+    from s4m_mm.demo.nuclei_data import (fetch_stardist_wheel,
+                                         read_stardist_arrays, to_uint8)
     cache_dir = osp.join(repo_root, 'data', 'cache', 'stardist')
     if not glob.glob(osp.join(cache_dir, 'stardist-0.9.2-*.whl')):
         pytest.fail(f'the stardist==0.9.2 wheel is not in {cache_dir}; run '

@@ -16,7 +16,8 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
-from s4m_mm.datasets.nuclei_demo import build_nuclei_dataset, fold_tiles
+from s4m_mm.demo import logged_pseudo_label_quality
+from s4m_mm.demo.nuclei_data import build_nuclei_dataset, fold_tiles
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -435,7 +436,8 @@ def test_rows_in_order_with_their_teacher(study):
                              '50', 'full=7'])
     assert args.rows == ['supervised', 'sd_teacher', 'full']
     assert args.max_iters == dict(dict.fromkeys(study.ROWS, 50), full=7)
-    assert sys.path[0] == osp.join(REPO, 'tools')
+    # the study imports s4m_mm.demo, not tools/run_demo.py off sys.path
+    assert osp.join(REPO, 'tools') not in sys.path
 
 
 # ------------------------------------- one seed per fold, paired rows
@@ -575,7 +577,7 @@ def test_pseudo_label_quality_of_a_resumed_run(study, tmp_path):
     write_scalars(stage, '20260102_000000', [
         {'plq_teacher_iou': 0.6, 'plq_refined_iou': 0.2, 'step': 30},
         {'plq_teacher_iou': 0.8, 'plq_refined_iou': 1.0, 'step': 40}])
-    quality = study.run_demo.logged_pseudo_label_quality
+    quality = logged_pseudo_label_quality
     whole = quality(stage, resumed=True)
     assert whole['teacher']['iou'] == pytest.approx((.2 + .4 + .6 + .8) / 4)
     assert whole['refined']['iou'] == pytest.approx((.4 + .6 + .2 + 1.) / 4)

@@ -19,7 +19,7 @@ A student row needs its fold and seed's teacher; ``sd_teacher`` is added
 when a student is asked for without it.
 
 Data: the 16 tiles are split into ``--folds`` folds
-(``s4m_mm.datasets.nuclei_demo.fold_tiles``, seeded by ``--split-seed``, by
+(``s4m_mm.demo.nuclei_data.fold_tiles``, seeded by ``--split-seed``, by
 default by each run's training seed), so that with all folds every tile,
 every instance, is a test tile exactly once a split. Of the other tiles,
 ``--num-labeled`` are labeled, ``--num-dev`` are held out for early
@@ -79,14 +79,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import run_demo  # noqa: E402
+from s4m_mm import demo
+from s4m_mm.demo import ROOT
 
 COMPONENTS = 'configs/s4m/demo/components'
 CONFIGS = {
-    'supervised': run_demo.BASELINE,
-    'sd_teacher': run_demo.TEACHER,
+    'supervised': demo.BASELINE,
+    'sd_teacher': demo.TEACHER,
     'mean_teacher': f'{COMPONENTS}/s4m-mean-teacher_effl0_nuclei.py',
     'refine_only': f'{COMPONENTS}/s4m-refine-only_effl0_nuclei.py',
     'arp_unrefined': f'{COMPONENTS}/s4m-arp-unrefined_effl0_nuclei.py',
@@ -339,7 +338,7 @@ def train_options(args, row: str, root: str, seed: int,
     ceiling, best checkpoint and early stopping on dev mask AP, then the
     user's options."""
     val = 'dev' if args.num_dev else 'val'
-    data = [o for o in run_demo.data_options(root, semi=row in STUDENTS)
+    data = [o for o in demo.data_options(root, semi=row in STUDENTS)
             if not o.startswith('val_evaluator.ann_file=')]
     data += [f'val_dataloader.dataset.ann_file=annotations/{val}.json',
              f'val_evaluator.ann_file={root}/annotations/{val}.json']
@@ -427,7 +426,7 @@ def train_run(args, row, stage_dir, options, run_cmd) -> Dict:
                   + ('' if args.resume else ' (--resume continues instead)'))
             shutil.rmtree(stage_dir)
     os.makedirs(stage_dir, exist_ok=True)
-    (last, _), wall, cpu = timed(lambda: run_demo.train(
+    (last, _), wall, cpu = timed(lambda: demo.train(
         CONFIGS[row], stage_dir, options, extra, run_cmd=run_cmd))
     best = best_checkpoint(stage_dir)
     if best is None:
@@ -471,7 +470,7 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
             ])
         checkpoint = exported
     predictions = osp.join(stage_dir, 'test', 'predictions.pkl')
-    metrics, test_wall, _ = timed(lambda: run_demo.test(
+    metrics, test_wall, _ = timed(lambda: demo.evaluate(
         checkpoint, osp.join(stage_dir, 'test'), root,
         ['--out', predictions], run_cmd=run_cmd))
     result = dict(
@@ -487,7 +486,7 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
         test_seconds=test_wall,
         **{k: v for k, v in info.items() if k != 'checkpoint'})
     if row in STUDENTS:
-        result['pseudo_labels'] = run_demo.logged_pseudo_label_quality(
+        result['pseudo_labels'] = demo.logged_pseudo_label_quality(
             stage_dir, resumed=info.get('resumed', False))
     write_json(result_file, result)
     if not args.keep_checkpoints:
@@ -581,7 +580,7 @@ def retrain_teacher(args, fold: int, seed: int, run_cmd: RunCmd) -> Dict:
     return result
 
 
-def run_study(args, run_cmd: RunCmd = run_demo.run) -> List[Dict]:
+def run_study(args, run_cmd: RunCmd = demo.run_command) -> List[Dict]:
     results = []
     for fold, seed in args.runs:
         teacher = None
@@ -918,7 +917,7 @@ def plot(summary: Dict, out_dir: str) -> List[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None,
-         run_cmd: RunCmd = run_demo.run) -> Dict:
+         run_cmd: RunCmd = demo.run_command) -> Dict:
     args = parse_args(argv)
     args.work_dir = osp.abspath(args.work_dir)
     os.chdir(ROOT)

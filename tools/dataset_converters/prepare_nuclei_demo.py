@@ -20,10 +20,10 @@ with ``--fetch-only``); stardist itself is not installed.
 import argparse
 import json
 
-from s4m_mm.datasets.nuclei_demo import (DEFAULT_CACHE, build_nuclei_dataset,
-                                         fetch_stardist_wheel,
-                                         read_stardist_arrays,
-                                         rearrange_as_own_data)
+from s4m_mm.demo.nuclei_data import (DEFAULT_CACHE, build_nuclei_dataset,
+                                     fetch_stardist_wheel,
+                                     read_stardist_arrays,
+                                     rearrange_as_own_data)
 
 
 def parse_args():

@@ -1,5 +1,5 @@
 # An example of the settings the custom configs read: the demo's nuclei
-# tiles as a user would have them, written by
+# tiles as a user would have them (s4m_mm/demo/nuclei_data.py), written by
 #     python tools/dataset_converters/prepare_nuclei_demo.py \
 #         --out-dir data/my_nuclei --layout own-data
 # Your config inherits a custom config and this file (or a copy of it),

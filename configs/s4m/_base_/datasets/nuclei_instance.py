@@ -10,7 +10,7 @@
 # (docs/sam.md, "The source frame"); the views record their
 # homography_matrix for that.
 #
-# Prepare (done by `make demo`):
+# Prepare (done by `make demo`; the code: s4m_mm/demo/nuclei_data.py):
 #   python tools/dataset_converters/prepare_nuclei_demo.py \
 #       --out-dir data/nuclei
 _base_ = './instance_loaders.py'

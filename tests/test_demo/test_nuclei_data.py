@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from s4m_mm.datasets.nuclei_demo import (assign_tiles, build_nuclei_dataset,
-                                         read_stardist_arrays, to_uint8)
+from s4m_mm.demo.nuclei_data import (assign_tiles, build_nuclei_dataset,
+                                     read_stardist_arrays, to_uint8)
 
 
 def tiny_arrays():
@@ -107,7 +107,7 @@ def test_own_data_layout_is_what_the_custom_example_settings_name(tmp_path):
 
     from mmengine.config import Config
 
-    from s4m_mm.datasets.nuclei_demo import rearrange_as_own_data
+    from s4m_mm.demo.nuclei_data import rearrange_as_own_data
     from s4m_mm.engine.runner import apply_custom_settings
     image, labels = tiny_arrays()
     out = str(tmp_path / 'my_nuclei')
