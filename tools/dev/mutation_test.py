@@ -86,6 +86,15 @@ MODULES: Dict[str, tuple] = {
         'tests/test_models/test_adaptive_random_paste_settings.py',
         'tests/test_evaluation/test_arp_replay.py',
     ]),
+    'arp_geometry': ('s4m_mm/models/data_preprocessors/arp_geometry.py', [
+        'tests/test_models/test_adaptive_random_paste.py',
+        'tests/test_models/test_adaptive_random_paste_settings.py',
+        'tests/test_evaluation/test_arp_replay.py',
+    ]),
+    'pixels': ('s4m_mm/models/utils/pixels.py', [
+        'tests/test_models/test_pixels.py',
+        'tests/test_models/test_s4m.py',
+    ]),
     'strong_aug': (
         's4m_mm/models/data_preprocessors/strong_photometric_aug.py', [
             'tests/test_models/test_strong_photometric_aug.py',
