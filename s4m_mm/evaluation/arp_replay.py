@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from s4m_mm.models.data_preprocessors.adaptive_random_paste import (
+from s4m_mm.models.data_preprocessors.arp_geometry import (
     ARPPaste, ARPRecord, CutGeometry, remove_occluded_pixels)
 
 

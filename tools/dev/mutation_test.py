@@ -86,6 +86,45 @@ MODULES: Dict[str, tuple] = {
         'tests/test_models/test_adaptive_random_paste_settings.py',
         'tests/test_evaluation/test_arp_replay.py',
     ]),
+    'arp_geometry': ('s4m_mm/models/data_preprocessors/arp_geometry.py', [
+        'tests/test_models/test_adaptive_random_paste.py',
+        'tests/test_models/test_adaptive_random_paste_settings.py',
+        'tests/test_evaluation/test_arp_replay.py',
+    ]),
+    'pixels': ('s4m_mm/models/utils/pixels.py', [
+        'tests/test_models/test_pixels.py',
+        'tests/test_models/test_s4m.py',
+    ]),
+    'sam_precision': ('s4m_mm/models/sam/precision.py', [
+        'tests/test_models/test_sam_adapter.py',
+        'tests/test_models/test_sam2_adapter.py',
+        'tests/test_models/test_sam_decoder_dtype.py',
+        'tests/test_models/test_sam_precision.py',
+    ]),
+    'sam_frame': ('s4m_mm/models/sam/frame.py', [
+        'tests/test_models/test_sam_adapter.py',
+        'tests/test_models/test_sam2_adapter.py',
+        'tests/test_models/test_sam_decoder_dtype.py',
+        'tests/test_models/test_sam_precision.py',
+    ]),
+    'sam_encoding': ('s4m_mm/models/sam/encoding.py', [
+        'tests/test_models/test_sam_adapter.py',
+        'tests/test_models/test_sam2_adapter.py',
+        'tests/test_models/test_sam_decoder_dtype.py',
+        'tests/test_models/test_sam_precision.py',
+    ]),
+    'sam_prompting': ('s4m_mm/models/sam/prompting.py', [
+        'tests/test_models/test_sam_adapter.py',
+        'tests/test_models/test_sam2_adapter.py',
+        'tests/test_models/test_sam_decoder_dtype.py',
+        'tests/test_models/test_sam_precision.py',
+    ]),
+    'sam_mask_prediction': ('s4m_mm/models/sam/mask_prediction.py', [
+        'tests/test_models/test_sam_adapter.py',
+        'tests/test_models/test_sam2_adapter.py',
+        'tests/test_models/test_sam_decoder_dtype.py',
+        'tests/test_models/test_sam_precision.py',
+    ]),
     'strong_aug': (
         's4m_mm/models/data_preprocessors/strong_photometric_aug.py', [
             'tests/test_models/test_strong_photometric_aug.py',

@@ -12,6 +12,7 @@ from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType
 from s4m_mm.models.utils.geometry import (carry_masks_between_views,
                                           clear_padding_)
+from s4m_mm.models.utils.pixels import denormalize, normalize, pixel_options
 from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks,
                                                select_pseudo_instances,
                                                upsample_logits)
@@ -163,18 +164,14 @@ class S4M(SemiBaseDetector):
         return getattr(pre, 'data_preprocessor', pre)
 
     def denormalize(self, inputs: Tensor) -> Tensor:
-        """Normalised model input -> ``(B, 3, H, W)`` RGB 0-255."""
-        pre = self._pixel_preprocessor
-        images = inputs * pre.std + pre.mean if pre._enable_normalize \
-            else inputs
-        return images if pre._channel_conversion else images.flip(1)
+        """Normalised model input ``(B, 3, H, W)`` -> RGB 0-255
+        (:func:`~s4m_mm.models.utils.pixels.denormalize`)."""
+        return denormalize(inputs,
+                           **pixel_options(self._pixel_preprocessor))
 
     def normalize(self, images: Tensor) -> Tensor:
         """Inverse of :meth:`denormalize`."""
-        pre = self._pixel_preprocessor
-        images = images if pre._channel_conversion else images.flip(1)
-        return (images - pre.mean) / pre.std if pre._enable_normalize \
-            else images
+        return normalize(images, **pixel_options(self._pixel_preprocessor))
 
     # ------------------------------------------------------------------
     # losses

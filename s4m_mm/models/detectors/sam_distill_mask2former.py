@@ -8,6 +8,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType
 from s4m_mm.models.sam.source_frame import SourceFrameEncoder
+from s4m_mm.models.utils.pixels import denormalize, pixel_options
 from s4m_mm.models.utils.sd_target_bank import SDTargetBank
 from s4m_mm.models.utils.structural_distill import (
     sam_similarity_targets, sam_similarity_targets_in_source)
@@ -89,10 +90,8 @@ class SAMDistillMask2Former(Mask2Former):
     def input_rgb(self, batch_inputs: Tensor) -> Tensor:
         """Undo the data preprocessor's normalisation: ``(B, 3, H, W)`` RGB
         in 0-255, the pixels the model was given."""
-        pre = self.data_preprocessor
-        images = batch_inputs * pre.std + pre.mean if pre._enable_normalize \
-            else batch_inputs
-        return images if pre._channel_conversion else images.flip(1)
+        return denormalize(batch_inputs,
+                           **pixel_options(self.data_preprocessor))
 
     def sam_targets(self, batch_inputs: Tensor,
                     batch_data_samples: SampleList) -> Dict[str, Tensor]:

@@ -69,3 +69,8 @@ class SAMEmbeddings:
             tuple(
                 torch.cat(levels)
                 for levels in zip(*(part.high_res for part in parts))))
+
+
+def shape_str(x: Tensor) -> str:
+    """``'(d0, d1, ...)'``: a tensor's shape in error messages."""
+    return str(tuple(x.shape))
