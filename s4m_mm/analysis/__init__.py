@@ -9,7 +9,8 @@ tools of ``tools/analysis/`` share.
 - :mod:`~s4m_mm.analysis.cost_model`: the parts of one stage-2 iteration
   and the estimates of their elementwise work;
 
-Nothing in the library imports this package; its modules are imported one by one, e.g. ``from
+Nothing in the library imports this package; its modules are imported one by
+one, e.g. ``from
 s4m_mm.analysis.benchmark import load_config``, so that a tool pays only
 for what it uses.
 """

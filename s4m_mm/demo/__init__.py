@@ -11,7 +11,8 @@
 - :mod:`~s4m_mm.demo.training_log`, :mod:`~s4m_mm.demo.table`: the
   pseudo-label quality a training logged, the printed table.
 
-Nothing in the library imports this package. The stages run the tools of the source checkout, so the demo
+Nothing in the library imports this package. The stages run the tools of the
+source checkout, so the demo
 needs s4m-mm installed from it (``pip install -e .``).
 """
 from .commands import (BASELINE, MEAN_TEACHER, ROOT, STUDENT, TEACHER,
