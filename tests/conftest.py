@@ -1,12 +1,11 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-import os.path as osp
 import random
 
 import numpy as np
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from s4m_mm.testing import get_repo_root, tiny_sam_options
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +21,18 @@ def seed_global_generators():
 
 @pytest.fixture(scope='session')
 def repo_root():
-    return REPO
+    """The repository's root, where the tools run from."""
+    return get_repo_root()
+
+
+@pytest.fixture
+def tiny_sam():
+    """A tiny random SAM 1 adapter (ViT-B, 64 px input, one encoder
+    block: ``s4m_mm.testing.tiny_sam_options``), its weights drawn after
+    ``torch.manual_seed(0)``."""
+    from s4m_mm.models.sam import SAMAdapter
+    torch.manual_seed(0)
+    return SAMAdapter('vit_b', checkpoint=None, **tiny_sam_options())
 
 
 @pytest.fixture(scope='session')
@@ -46,7 +56,7 @@ def own_data(tmp_path_factory):
         input_size=(64, 64),
         sam_type='vit_b',
         sam_checkpoint=None,
-        sam_options=dict(random_init=True, img_size=64, encoder_depth=1))
+        sam_options=tiny_sam_options())
     return settings
 
 

@@ -16,13 +16,14 @@ def get_repo_root() -> str:
 
 
 def get_config_path(rel: str) -> str:
-    """The absolute path of ``configs/<rel>`` in the repository.
+    """The absolute path of ``configs/<rel>`` (a file or a folder) in the
+    repository.
 
     Raises:
         FileNotFoundError: no such file, naming the path looked at.
     """
     path = osp.join(get_repo_root(), 'configs', rel)
-    if not osp.isfile(path):
+    if not osp.exists(path):
         raise FileNotFoundError(f'no config {rel!r}: {path} does not exist')
     return path
 

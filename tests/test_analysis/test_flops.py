@@ -102,10 +102,9 @@ def test_meta_counts_equal_real_ones_and_leave_the_module_alone():
 
 def test_meta_count_of_a_sam_encoder_equals_the_cpu_count():
     from mmdet.registry import MODELS
-    from s4m_mm.models.sam import sam_adapter_config
+    from s4m_mm.testing import tiny_sam_cfg
     torch.manual_seed(0)
-    sam = MODELS.build(sam_adapter_config(
-        'vit_b', random_init=True, img_size=64, encoder_depth=1))
+    sam = MODELS.build(tiny_sam_cfg())
     images = torch.rand(1, 3, 48, 64) * 255
     real = count_flops(sam.embed_images, images)
     meta = count_flops_on_meta(sam.sam, sam.embed_images,

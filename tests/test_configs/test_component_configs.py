@@ -7,8 +7,9 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(REPO, 'configs/s4m/demo')
+from s4m_mm.testing import get_config_path
+
+DEMO = get_config_path('s4m/demo')
 ARP, STRONG = 'AdaptiveRandomPaste', 'StrongPhotometricAug'
 
 #: config -> (SAM refinement, batch augments by name in order)

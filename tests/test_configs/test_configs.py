@@ -12,8 +12,9 @@ from mmengine.registry import init_default_scope
 
 from mmdet.registry import DATASETS, MODELS
 from s4m_mm.engine.runner import apply_custom_settings
+from s4m_mm.testing import get_repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = get_repo_root()
 # runnable configs (the custom ones once given custom_settings)
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO, 'configs/s4m/**/*.py'),

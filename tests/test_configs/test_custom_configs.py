@@ -16,10 +16,9 @@ from mmdet.registry import DATASETS, MODELS
 from s4m_mm.datasets import AnnotationError
 from s4m_mm.engine.runner import apply_custom_settings
 from s4m_mm.models.detectors import multi_branch_preprocessor
-from s4m_mm.testing import write_own_data
+from s4m_mm.testing import get_config_path, write_own_data
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CUSTOM = osp.join(REPO, 'configs/s4m/custom')
+CUSTOM = get_config_path('s4m/custom')
 TEACHER = osp.join(CUSTOM, 's4m-teacher_effl0_custom.py')
 STUDENT = osp.join(CUSTOM, 's4m-student_effl0_custom.py')
 STUDENT_R50 = osp.join(CUSTOM, 's4m-student_r50_custom.py')

@@ -11,8 +11,9 @@ import yaml
 from mmengine.config import Config
 
 import s4m_mm
+from s4m_mm.testing import get_repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = get_repo_root()
 
 #: the paper's mask AP (arXiv 2504.05301), teacher / student, by dataset
 #: and labelled percentage: the numbers every listing must show

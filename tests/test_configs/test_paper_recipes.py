@@ -44,8 +44,9 @@ from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS, TRANSFORMS
 from s4m_mm.models.detectors import multi_branch_preprocessor
+from s4m_mm.testing import get_repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = get_repo_root()
 
 # ----------------------------------------------------------------------
 # expected values

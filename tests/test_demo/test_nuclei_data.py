@@ -109,6 +109,7 @@ def test_own_data_layout_is_what_the_custom_example_settings_name(tmp_path):
 
     from s4m_mm.demo.nuclei_data import rearrange_as_own_data
     from s4m_mm.engine.runner import apply_custom_settings
+    from s4m_mm.testing import get_config_path
     image, labels = tiny_arrays()
     out = str(tmp_path / 'my_nuclei')
     build_nuclei_dataset(image, labels, out, tile_size=32, num_labeled=1,
@@ -122,8 +123,7 @@ def test_own_data_layout_is_what_the_custom_example_settings_name(tmp_path):
     ]
     assert not set(os.listdir(osp.join(out, 'images'))) & set(unlabeled)
 
-    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    custom = osp.join(repo, 'configs/s4m/custom')
+    custom = get_config_path('s4m/custom')
     example = Config.fromfile(osp.join(custom, 'custom_settings_example.py'))
     cfg = Config.fromfile(osp.join(custom, 's4m-student_effl0_custom.py'))
     cfg.merge_from_dict(

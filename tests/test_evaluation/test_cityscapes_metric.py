@@ -2,8 +2,6 @@
 """The Cityscapes configs report the paper's number, the Cityscapes
 evaluator's mask AP (mmdet's CityScapesMetric over cityscapesscripts),
 here run end to end on a synthetic gtFine frame."""
-import os.path as osp
-
 import mmcv
 import numpy as np
 import pytest
@@ -12,9 +10,10 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import METRICS
+from s4m_mm.testing import get_config_path
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = 'configs/s4m/cityscapes/s4m-student_r50_4xb8-90k_cityscapes-5pct.py'
+CONFIG = get_config_path(
+    's4m/cityscapes/s4m-student_r50_4xb8-90k_cityscapes-5pct.py')
 CLASSES = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle',
            'bicycle')
 H, W = 64, 128
@@ -43,7 +42,7 @@ def write_frame(root):
 
 
 def metric_from_config(root):
-    cfg = Config.fromfile(osp.join(REPO, CONFIG))
+    cfg = Config.fromfile(CONFIG)
     init_default_scope('mmdet')
     assert cfg.val_evaluator.type == 'NamedEvaluator'
     cs_cfg = cfg.val_evaluator.metrics.cityscapes

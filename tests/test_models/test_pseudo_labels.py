@@ -12,6 +12,7 @@ from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks, mask_iou,
                                                sample_prompt_points,
                                                select_pseudo_instances,
                                                upsample_logits)
+from s4m_mm.testing import tiny_sam_cfg
 
 
 def test_selection_thresholds():
@@ -202,9 +203,7 @@ def test_boxes_and_iou():
 
 
 def tiny_refiner(**kw):
-    sam = dict(type='SAMAdapter', sam_type='vit_b', checkpoint=None,
-               random_init=True, img_size=64, encoder_depth=1)
-    return SAMPseudoLabelRefiner(sam=sam, **kw)
+    return SAMPseudoLabelRefiner(sam=tiny_sam_cfg(), **kw)
 
 
 def instances(n, hw=(32, 32), seed=0):

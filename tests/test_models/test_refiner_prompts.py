@@ -9,6 +9,7 @@ from mmengine.structures import InstanceData
 
 from s4m_mm.models.refiners import SAMPseudoLabelRefiner
 from s4m_mm.models.sam import SAMEmbeddings
+from s4m_mm.testing import tiny_sam2_cfg, tiny_sam_cfg
 
 #: the image of the prompt tests: 24 x 48 (H x W); its mask logits are
 #: 8 x 8, so a logit cell is 6 px wide and 3 px high (H / h != W / w)
@@ -21,10 +22,8 @@ HOT_CELLS = [[(0, 1), (2, 3), (5, 0)], [(7, 7), (4, 6), (1, 2)]]
 #: their boxes (x1, y1, x2, y2), x2 and y2 exclusive, by hand from RECTS
 BOXES = [(5., 2., 20., 10.), (30., 12., 46., 22.)]
 
-SAM1 = dict(type='SAMAdapter', sam_type='vit_b', checkpoint=None,
-            random_init=True, img_size=64, encoder_depth=1)
-SAM2 = dict(type='SAM2Adapter', sam_type='sam2_hiera_t', checkpoint=None,
-            random_init=True, img_size=64)
+SAM1 = tiny_sam_cfg()
+SAM2 = tiny_sam2_cfg()
 #: SAM input pixels per image pixel, by hand: SAM 1 scales the longest side
 #: (48) to 64; SAM 2 resizes 48 -> 64 across and 24 -> 64 down
 SCALES = dict(sam1=(64 / 48, 64 / 48), sam2=(64 / 48, 64 / 24))

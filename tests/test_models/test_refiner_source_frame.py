@@ -15,9 +15,9 @@ from s4m_mm.models.refiners import SAMPseudoLabelRefiner
 from s4m_mm.models.sam import SAMEmbeddings
 from s4m_mm.models.utils.geometry import (transform_boxes, transform_points,
                                           warp_logits)
+from s4m_mm.testing import tiny_sam_cfg
 
-SAM1 = dict(type='SAMAdapter', sam_type='vit_b', checkpoint=None,
-            random_init=True, img_size=64, encoder_depth=1)
+SAM1 = tiny_sam_cfg()
 #: the source image: 30 x 40 (H x W)
 H, W = 30, 40
 

@@ -7,7 +7,6 @@ the unlabeled batch augments (in the order of their dict), pseudo-labels
 carried between views of different geometry (mmdet's own transforms give
 the expected masks), and prediction by the student or the teacher."""
 import copy
-import os.path as osp
 
 import numpy as np
 import pytest
@@ -24,9 +23,9 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
 from s4m_mm.models.detectors import S4M
 from s4m_mm.structures import TensorMasks
+from s4m_mm.testing import get_config_path
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STUDENT = osp.join(REPO, 'configs/s4m/demo/s4m-student_effl0_nuclei.py')
+STUDENT = get_config_path('s4m/demo/s4m-student_effl0_nuclei.py')
 SIZE = 64
 SUP_WEIGHT, UNSUP_WEIGHT = 0.5, 3.0
 MIX_SEED = 3

@@ -9,6 +9,7 @@ import torch
 from s4m_mm.models.backbones import CheckpointMismatchError
 from s4m_mm.models.sam import SAM2Adapter, SAMAdapter
 from s4m_mm.models.sam.sam1 import build_vit_sam
+from s4m_mm.testing import tiny_sam2_options
 
 # a non-square image: SAM 2 squashes it to 1024 x 1024
 IMAGE_HW = (300, 500)
@@ -206,9 +207,7 @@ def test_point_features_equal_the_upstream_transformers_image_tokens():
     adapter = SAM2Adapter(
         'sam2_hiera_t',
         checkpoint=None,
-        random_init=True,
-        img_size=256,
-        decoder_chunk=3)
+        **tiny_sam2_options(img_size=256, decoder_chunk=3))
     gen = torch.Generator().manual_seed(2)
     images = torch.rand(2, 3, 96, 160, generator=gen) * 255
     embeddings = adapter.embed_images(images)

@@ -11,6 +11,7 @@ from torch import nn
 from s4m_mm.models.sam import (LITE_MEDSAM_CHECKPOINT, LiteMedSAMAdapter,
                                SAMAdapter, SAMEmbeddings)
 from s4m_mm.models.sam.sam1 import build_vit_sam
+from s4m_mm.testing import tiny_sam_cfg, tiny_sam_options
 from s4m_mm.utils import resolve_asset_path
 
 VIT_TYPES = ('vit_b', 'vit_l', 'vit_h')
@@ -22,10 +23,8 @@ def small_vit(sam_type='vit_b', img_size=128, encoder_depth=1, **kwargs):
     return SAMAdapter(
         sam_type,
         checkpoint=None,
-        random_init=True,
-        img_size=img_size,
-        encoder_depth=encoder_depth,
-        **kwargs)
+        **tiny_sam_options(
+            img_size=img_size, encoder_depth=encoder_depth, **kwargs))
 
 
 def random_images(num, height, width, seed=0):
@@ -240,14 +239,7 @@ def test_sam_is_frozen_and_outside_the_module_tree(vit_b):
 
 def test_registry_build_and_encoder_chunks():
     from mmdet.registry import MODELS
-    cfg = dict(
-        type='SAMAdapter',
-        sam_type='vit_b',
-        checkpoint=None,
-        random_init=True,
-        img_size=64,
-        encoder_depth=1,
-        encoder_chunk=1)
+    cfg = tiny_sam_cfg(encoder_chunk=1)
     torch.manual_seed(0)
     chunked = MODELS.build(cfg)
     torch.manual_seed(0)
@@ -535,12 +527,8 @@ def test_lite_medsam_point_features_match_transformer(lite_medsam,
 
 
 def test_vit_b_point_features_match_transformer():
-    adapter = SAMAdapter(
-        'vit_b',
-        checkpoint=None,
-        random_init=True,
-        img_size=256,
-        encoder_depth=1)
+    adapter = SAMAdapter('vit_b', checkpoint=None,
+                         **tiny_sam_options(img_size=256))
     emb = adapter.embed_images(random_images(2, 200, 256, seed=4))
     index = torch.tensor([1, 0, 0, 1, 1, 0, 1])
     check_point_features_match_transformer(adapter, emb, (200, 256), index)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from s4m_mm.models.sam import LiteMedSAMAdapter, SAM2Adapter, precision
+from s4m_mm.testing import tiny_sam2_options
 
 CPU = torch.device('cpu')
 #: bright disks on a dark, slightly noisy background: (cx, cy, r)
@@ -120,9 +121,9 @@ def test_sam2_takes_decoder_dtype(embeddings):
     runs on the bfloat16 copy, close to its float32 decoder."""
     torch.manual_seed(0)
     reference = SAM2Adapter('sam2_hiera_t', checkpoint=None,
-                            random_init=True, img_size=64)
-    cast = SAM2Adapter('sam2_hiera_t', checkpoint=None, random_init=True,
-                       img_size=64, decoder_dtype='bfloat16')
+                            **tiny_sam2_options())
+    cast = SAM2Adapter('sam2_hiera_t', checkpoint=None,
+                       **tiny_sam2_options(decoder_dtype='bfloat16'))
     cast.sam.load_state_dict(reference.sam.state_dict())
     with torch.no_grad():
         emb = reference.embed_images(disk_image())

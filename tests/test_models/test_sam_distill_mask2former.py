@@ -1,34 +1,19 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """Stage 1: the SD teacher trains, keeps SAM out of its gradients and its
 checkpoint, and its weights load into stock mmdet Mask2Former."""
-import os.path as osp
-
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from s4m_mm.testing import get_config_path, tiny_sam2_cfg, tiny_teacher_cfg
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TEACHER = osp.join(REPO, 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py')
-BASELINE = osp.join(REPO,
-                    'configs/s4m/demo/mask2former_effl0_nuclei_sup.py')
-
-
-def tiny_teacher_cfg():
-    cfg = Config.fromfile(TEACHER)
-    init_default_scope('mmdet')
-    cfg.model.backbone.checkpoint = None
-    cfg.model.sd_frame = 'view'  # SAM on the in-memory batch itself
-    cfg.model.sam = dict(
-        type='SAMAdapter', sam_type='vit_b', checkpoint=None,
-        random_init=True, img_size=256, encoder_depth=1)
-    cfg.model.panoptic_head.num_sd_points = 8
-    return cfg
+BASELINE = get_config_path('s4m/demo/mask2former_effl0_nuclei_sup.py')
+#: SAM on the in-memory batch itself (the demo teacher's is 'source')
+SD_FRAME = 'view'
 
 
 def batch(n=2, size=64):
@@ -55,7 +40,7 @@ def batch(n=2, size=64):
 @pytest.fixture(scope='module')
 def teacher():
     torch.manual_seed(0)
-    return MODELS.build(tiny_teacher_cfg().model)
+    return MODELS.build(tiny_teacher_cfg(sd_frame=SD_FRAME).model)
 
 
 def test_loss_has_sd_and_gradients_skip_sam(teacher):
@@ -79,10 +64,8 @@ def test_stage1_step_with_sam2():
     """One optimiser step of the SD teacher with a (random, 128 px)
     SAM 2 Hiera-tiny: L_SD from SAM 2's point features, gradients in the
     pixel decoder and none in SAM."""
-    cfg = tiny_teacher_cfg()
-    cfg.model.sam = dict(
-        type='SAM2Adapter', sam_type='sam2_hiera_t', checkpoint=None,
-        random_init=True, img_size=128)
+    cfg = tiny_teacher_cfg(sd_frame=SD_FRAME,
+                           sam=tiny_sam2_cfg(img_size=128))
     torch.manual_seed(0)
     teacher = MODELS.build(cfg.model)
     assert teacher.sam.embed_size == (8, 8)
@@ -120,7 +103,7 @@ def test_checkpoint_has_no_sam_and_loads_into_stock_mask2former(teacher):
 
 
 def test_wrong_head_type_is_refused():
-    cfg = tiny_teacher_cfg()
+    cfg = tiny_teacher_cfg(sd_frame=SD_FRAME)
     cfg.model.panoptic_head.type = 'Mask2FormerHead'
     for key in ('num_sd_points', 'sd_fg_ratio', 'loss_sd'):
         cfg.model.panoptic_head.pop(key)

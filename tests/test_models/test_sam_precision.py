@@ -8,6 +8,7 @@ from torch import nn
 
 from s4m_mm.models.sam import SAMAdapter, precision
 from s4m_mm.models.sam.precision import autocast_to, resolve_autocast_dtype
+from s4m_mm.testing import tiny_sam_options
 
 CPU = torch.device('cpu')
 
@@ -57,9 +58,8 @@ def test_auto_context_turns_cpu_autocast_on_only_where_native(
 def test_adapter_encoder_runs_in_the_resolved_type(native, is_native, inner):
     native(is_native)
     torch.manual_seed(0)
-    adapter = SAMAdapter('vit_b', checkpoint=None, random_init=True,
-                         img_size=64, encoder_depth=1,
-                         autocast_dtype='auto')
+    adapter = SAMAdapter('vit_b', checkpoint=None,
+                         **tiny_sam_options(autocast_dtype='auto'))
     assert adapter.autocast_dtype_on('cpu') == (
         'bfloat16' if is_native else None)
     seen = []
@@ -77,8 +77,8 @@ def test_adapter_encoder_runs_in_the_resolved_type(native, is_native, inner):
 
 def test_unknown_autocast_dtype_names_the_choices():
     with pytest.raises(ValueError, match="'bfloat16' or 'auto', got 'bf16'"):
-        SAMAdapter('vit_b', checkpoint=None, random_init=True, img_size=64,
-                   encoder_depth=1, autocast_dtype='bf16')
+        SAMAdapter('vit_b', checkpoint=None,
+                   **tiny_sam_options(autocast_dtype='bf16'))
 
 
 @pytest.mark.parametrize('is_native', [True, False])
@@ -87,8 +87,7 @@ def test_store_identity_names_the_resolved_autocast(native, is_native,
     """An entry encoded under bfloat16 is stale for the same SAM in float32
     (and the other way round), on disk as in memory."""
     from s4m_mm.models.sam import SAMEmbeddingStore, StoreKey
-    kwargs = dict(checkpoint=None, random_init=True, img_size=64,
-                  encoder_depth=1)
+    kwargs = dict(checkpoint=None, **tiny_sam_options())
     torch.manual_seed(0)
     auto = SAMAdapter('vit_b', autocast_dtype='auto', **kwargs)
     torch.manual_seed(0)  # the same weights

@@ -3,7 +3,6 @@
 view equal to its source, the hand-mapped one for flips, scalings and
 crops, and the SD teacher serving later views from its store."""
 import math
-import os.path as osp
 
 import mmcv
 import numpy as np
@@ -19,8 +18,7 @@ from s4m_mm.models.sam import BaseSAMAdapter, SAMAdapter, SAMEmbeddings
 from s4m_mm.models.utils.sd_target_bank import bank_entry, read_bank
 from s4m_mm.models.utils.structural_distill import (
     sam_similarity_targets, sam_similarity_targets_in_source)
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from s4m_mm.testing import tiny_teacher_cfg
 
 
 class FieldSAM:
@@ -195,22 +193,6 @@ def view_batch(tmp_path, flips):
         inputs.append(torch.from_numpy(view.copy()).permute(2, 0, 1).float())
         samples.append(sample)
     return {'inputs': inputs, 'data_samples': samples}
-
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def tiny_teacher_cfg():
-    """The demo's SD teacher with a random 1-block ViT-B at 256 px."""
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'))
-    init_default_scope('mmdet')
-    cfg.model.backbone.checkpoint = None
-    cfg.model.sam = dict(
-        type='SAMAdapter', sam_type='vit_b', checkpoint=None,
-        random_init=True, img_size=256, encoder_depth=1)
-    cfg.model.panoptic_head.num_sd_points = 8
-    return cfg
 
 
 def source_teacher(**override):

@@ -5,7 +5,6 @@ import pytest
 import torch
 from segment_anything.modeling import MaskDecoder, TwoWayTransformer
 
-from s4m_mm.models.sam import SAMAdapter
 from s4m_mm.models.sam.shared_image_decoder import (decode_on_one_image,
                                                     supports_shared_image)
 
@@ -85,10 +84,8 @@ def test_other_decoders_are_not_claimed():
     assert not supports_shared_image(decoder)
 
 
-def test_adapter_gives_the_same_masks_both_ways():
-    torch.manual_seed(0)
-    adapter = SAMAdapter('vit_b', checkpoint=None, random_init=True,
-                         img_size=64, encoder_depth=1)
+def test_adapter_gives_the_same_masks_both_ways(tiny_sam):
+    adapter = tiny_sam
     g = torch.Generator().manual_seed(2)
     emb = adapter.embed_images(torch.rand(2, 3, 40, 48, generator=g) * 255)
     boxes = torch.tensor([[2., 3., 20., 30.], [10., 5., 40., 38.],

@@ -2,7 +2,6 @@
 """L_SD and its point sampler against the formula of the paper."""
 import inspect
 import math
-import os.path as osp
 
 import numpy as np
 import pytest
@@ -14,9 +13,9 @@ from s4m_mm.models.sam import BaseSAMAdapter, SAM2Adapter, SAMAdapter
 from s4m_mm.models.utils.structural_distill import (
     cosine_self_similarity, sam_similarity_targets, sample_query_points,
     structural_distill_loss)
+from s4m_mm.testing import get_config_path
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TEACHER = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
+TEACHER = get_config_path('s4m/demo/s4m-teacher_effl0_nuclei.py')
 
 
 class GridSAM:
@@ -306,7 +305,7 @@ def tiny_sd_head(loss_weight=1.0, **override):
 
     from mmdet.registry import MODELS
     init_default_scope('mmdet')
-    cfg = Config.fromfile(osp.join(REPO, TEACHER)).model
+    cfg = Config.fromfile(TEACHER).model
     head = cfg.panoptic_head
     head.num_queries = 4
     head.pixel_decoder.encoder.num_layers = 1

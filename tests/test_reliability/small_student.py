@@ -12,7 +12,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS
-from s4m_mm.testing import make_synthetic_coco, write_synthetic_coco
+from s4m_mm.testing import (make_synthetic_coco, prefixed, tiny_sam_cfg,
+                            write_synthetic_coco)
 
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
 IMAGE_SIZE = (64, 64)
@@ -76,12 +77,7 @@ def small_student_config(repo_root: str, data_root: str, out_dir: str,
         'test_dataloader.dataset.data_root': root,
         'val_evaluator.ann_file': root + 'annotations/val.json',
         'test_evaluator.ann_file': root + 'annotations/val.json',
-        'model.refiner.sam.type': 'SAMAdapter',
-        'model.refiner.sam.sam_type': 'vit_b',
-        'model.refiner.sam.checkpoint': None,
-        'model.refiner.sam.random_init': True,
-        'model.refiner.sam.img_size': 64,
-        'model.refiner.sam.encoder_depth': 1,
+        **prefixed(tiny_sam_cfg(), 'model.refiner.sam'),
         'model.semi_train_cfg.score_thr': 0.0,  # random teacher: keep some
         'model.unsup_batch_augments.arp.min_area': 0,
         'model.detector.panoptic_head.num_queries': 10,

@@ -19,7 +19,7 @@ from s4m_mm.engine.hooks.replica_check_hook import (mismatched_tensors,
                                                     shared_parameters,
                                                     state_digests,
                                                     unregistered_modules)
-from s4m_mm.models.sam import SAMAdapter
+from s4m_mm.testing import get_repo_root
 from s4m_mm.utils import tensor_digest
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -28,11 +28,6 @@ if HERE not in sys.path:
 from small_student import small_student_config, write_semi_data  # noqa
 
 ITERS = 3
-
-
-def tiny_sam():
-    return SAMAdapter(sam_type='vit_b', checkpoint=None, random_init=True,
-                      img_size=64, encoder_depth=1)
 
 
 def test_digests_name_the_tensors_and_ranks_that_differ():
@@ -59,8 +54,8 @@ def test_digests_name_the_tensors_and_ranks_that_differ():
         ReplicaCheckHook(interval=0)
 
 
-def test_sam_found_once_and_outside_the_module_parameters():
-    adapter = tiny_sam()
+def test_sam_found_once_and_outside_the_module_parameters(tiny_sam):
+    adapter = tiny_sam
     model = nn.Module()
     model.student = nn.Module()
     model.student.refiner = adapter
@@ -116,7 +111,7 @@ def dist_train(config, work, port, *options):
          '--cfg-options', f'train_cfg.max_iters={ITERS}',
          f'train_cfg.val_interval={ITERS}',
          f'default_hooks.checkpoint.interval={ITERS}'] + list(options),
-        cwd=osp.dirname(osp.dirname(HERE)), capture_output=True, text=True,
+        cwd=get_repo_root(), capture_output=True, text=True,
         env=env)
 
 

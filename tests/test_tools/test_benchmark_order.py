@@ -8,7 +8,9 @@ from collections import Counter
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from s4m_mm.testing import get_repo_root
+
+REPO = get_repo_root()
 
 
 @pytest.fixture(scope='module')

@@ -7,10 +7,11 @@ import sys
 
 import pytest
 
+from s4m_mm.testing import cfg_option_args, tiny_sam_cfg
+
 TEACHER = 'configs/s4m/demo/s4m-teacher_effl0_nuclei.py'
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
-TINY_SAM = ['type=SAMAdapter', 'sam_type=vit_b', 'checkpoint=None',
-            'random_init=True', 'img_size=64', 'encoder_depth=1']
+TINY_SAM = cfg_option_args(tiny_sam_cfg())
 
 
 def run(repo_root, args):

@@ -18,8 +18,9 @@ from pycocotools import mask as mask_utils
 
 from s4m_mm.demo import logged_pseudo_label_quality
 from s4m_mm.demo.nuclei_data import build_nuclei_dataset, fold_tiles
+from s4m_mm.testing import get_repo_root
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = get_repo_root()
 
 
 @pytest.fixture(scope='module')

@@ -7,12 +7,10 @@ import os.path as osp
 import subprocess
 import sys
 
+from s4m_mm.testing import cfg_option_args, tiny_sam_cfg
+
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
-TINY_SAM1 = [
-    'model.refiner.sam.type=SAMAdapter', 'model.refiner.sam.sam_type=vit_b',
-    'model.refiner.sam.checkpoint=None', 'model.refiner.sam.random_init=True',
-    'model.refiner.sam.img_size=64', 'model.refiner.sam.encoder_depth=1'
-]
+TINY_SAM1 = cfg_option_args(tiny_sam_cfg(), 'model.refiner.sam')
 
 
 def fill(repo_root, root, store, out):

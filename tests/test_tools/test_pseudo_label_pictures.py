@@ -13,17 +13,16 @@ import sys
 import pytest
 from PIL import Image
 
+from s4m_mm.testing import cfg_option_args, tiny_sam_cfg
+
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
 STAGES = ('teacher', 'refined', 'arp')
 METRICS = ('iou', 'precision', 'recall')
 pytestmark = pytest.mark.slow
 
 #: a random-weight SAM of 64 px and a random teacher that keeps pseudo-labels
-TINY_SAM = [
-    'model.refiner.sam.type=SAMAdapter', 'model.refiner.sam.sam_type=vit_b',
-    'model.refiner.sam.checkpoint=None',
-    'model.refiner.sam.random_init=True', 'model.refiner.sam.img_size=64',
-    'model.refiner.sam.encoder_depth=1', 'model.semi_train_cfg.score_thr=0.0',
+TINY_SAM = cfg_option_args(tiny_sam_cfg(), 'model.refiner.sam') + [
+    'model.semi_train_cfg.score_thr=0.0',
     'model.unsup_batch_augments.arp.min_area=0'
 ]
 

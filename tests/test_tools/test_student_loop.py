@@ -13,6 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS
+from s4m_mm.testing import cfg_option_args, tiny_sam2_cfg, tiny_sam_cfg
 
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
 BASELINE = 'configs/s4m/demo/mask2former_effl0_nuclei_sup.py'
@@ -20,17 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 #: tiny random SAMs for the refiner, as --cfg-options
-TINY_SAM1 = [
-    'model.refiner.sam.type=SAMAdapter', 'model.refiner.sam.sam_type=vit_b',
-    'model.refiner.sam.checkpoint=None', 'model.refiner.sam.random_init=True',
-    'model.refiner.sam.img_size=64', 'model.refiner.sam.encoder_depth=1'
-]
-TINY_SAM2 = [
-    'model.refiner.sam.type=SAM2Adapter',
-    'model.refiner.sam.sam_type=sam2_hiera_t',
-    'model.refiner.sam.checkpoint=None', 'model.refiner.sam.random_init=True',
-    'model.refiner.sam.img_size=64'
-]
+TINY_SAM1 = cfg_option_args(tiny_sam_cfg(), 'model.refiner.sam')
+TINY_SAM2 = cfg_option_args(tiny_sam2_cfg(), 'model.refiner.sam')
 
 
 def options(root, ckpt, iters, sam=TINY_SAM1):
