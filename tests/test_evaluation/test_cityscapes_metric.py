@@ -2,6 +2,8 @@
 """The Cityscapes configs report the paper's number, the Cityscapes
 evaluator's mask AP (mmdet's CityScapesMetric over cityscapesscripts),
 here run end to end on a synthetic gtFine frame."""
+import os.path as osp
+
 import mmcv
 import numpy as np
 import pytest
