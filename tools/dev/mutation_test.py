@@ -66,68 +66,74 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: module key -> (source file, fast in-process tests that check it)
 MODULES: Dict[str, tuple] = {
     'sd': ('s4m_mm/models/utils/structural_distill.py', [
-        'tests/test_models/test_structural_distill.py',
+        'tests/test_models/test_utils/test_structural_distill.py',
     ]),
     'sd_head': ('s4m_mm/models/heads/sam_distill_mask2former_head.py', [
-        'tests/test_models/test_structural_distill.py',
-        'tests/test_models/test_sam_distill_mask2former.py',
+        'tests/test_models/test_utils/test_structural_distill.py',
+        'tests/test_models/test_detectors/test_sam_distill_mask2former.py',
     ]),
     'selection': ('s4m_mm/models/utils/pseudo_labels.py', [
-        'tests/test_models/test_pseudo_labels.py',
-        'tests/test_models/test_refiner_prompts.py',
-        'tests/test_models/test_adaptive_random_paste.py',
+        'tests/test_models/test_utils/test_pseudo_labels.py',
+        'tests/test_models/test_refiners/test_refiner_prompts.py',
+        'tests/test_models/test_data_preprocessors/'
+        'test_adaptive_random_paste.py',
     ]),
     'refiner': ('s4m_mm/models/refiners/sam_pseudo_label_refiner.py', [
-        'tests/test_models/test_refiner_prompts.py',
-        'tests/test_models/test_pseudo_labels.py',
+        'tests/test_models/test_refiners/test_refiner_prompts.py',
+        'tests/test_models/test_utils/test_pseudo_labels.py',
     ]),
     'arp': ('s4m_mm/models/data_preprocessors/adaptive_random_paste.py', [
-        'tests/test_models/test_adaptive_random_paste.py',
-        'tests/test_models/test_adaptive_random_paste_settings.py',
+        'tests/test_models/test_data_preprocessors/'
+        'test_adaptive_random_paste.py',
+        'tests/test_models/test_data_preprocessors/'
+        'test_adaptive_random_paste_settings.py',
         'tests/test_evaluation/test_arp_replay.py',
     ]),
     'arp_geometry': ('s4m_mm/models/data_preprocessors/arp_geometry.py', [
-        'tests/test_models/test_adaptive_random_paste.py',
-        'tests/test_models/test_adaptive_random_paste_settings.py',
+        'tests/test_models/test_data_preprocessors/'
+        'test_adaptive_random_paste.py',
+        'tests/test_models/test_data_preprocessors/'
+        'test_adaptive_random_paste_settings.py',
         'tests/test_evaluation/test_arp_replay.py',
     ]),
     'pixels': ('s4m_mm/models/utils/pixels.py', [
-        'tests/test_models/test_pixels.py',
-        'tests/test_models/test_s4m.py',
+        'tests/test_models/test_utils/test_pixels.py',
+        'tests/test_models/test_detectors/test_s4m.py',
     ]),
     'sam_precision': ('s4m_mm/models/sam/precision.py', [
-        'tests/test_models/test_sam_adapter.py',
-        'tests/test_models/test_sam2_adapter.py',
-        'tests/test_models/test_sam_decoder_dtype.py',
-        'tests/test_models/test_sam_precision.py',
+        'tests/test_models/test_sam/test_sam_adapter.py',
+        'tests/test_models/test_sam/test_sam2_adapter.py',
+        'tests/test_models/test_sam/test_sam_decoder_dtype.py',
+        'tests/test_models/test_sam/test_sam_precision.py',
     ]),
     'sam_frame': ('s4m_mm/models/sam/frame.py', [
-        'tests/test_models/test_sam_adapter.py',
-        'tests/test_models/test_sam2_adapter.py',
-        'tests/test_models/test_sam_decoder_dtype.py',
-        'tests/test_models/test_sam_precision.py',
+        'tests/test_models/test_sam/test_sam_adapter.py',
+        'tests/test_models/test_sam/test_sam2_adapter.py',
+        'tests/test_models/test_sam/test_sam_decoder_dtype.py',
+        'tests/test_models/test_sam/test_sam_precision.py',
     ]),
     'sam_encoding': ('s4m_mm/models/sam/encoding.py', [
-        'tests/test_models/test_sam_adapter.py',
-        'tests/test_models/test_sam2_adapter.py',
-        'tests/test_models/test_sam_decoder_dtype.py',
-        'tests/test_models/test_sam_precision.py',
+        'tests/test_models/test_sam/test_sam_adapter.py',
+        'tests/test_models/test_sam/test_sam2_adapter.py',
+        'tests/test_models/test_sam/test_sam_decoder_dtype.py',
+        'tests/test_models/test_sam/test_sam_precision.py',
     ]),
     'sam_prompting': ('s4m_mm/models/sam/prompting.py', [
-        'tests/test_models/test_sam_adapter.py',
-        'tests/test_models/test_sam2_adapter.py',
-        'tests/test_models/test_sam_decoder_dtype.py',
-        'tests/test_models/test_sam_precision.py',
+        'tests/test_models/test_sam/test_sam_adapter.py',
+        'tests/test_models/test_sam/test_sam2_adapter.py',
+        'tests/test_models/test_sam/test_sam_decoder_dtype.py',
+        'tests/test_models/test_sam/test_sam_precision.py',
     ]),
     'sam_mask_prediction': ('s4m_mm/models/sam/mask_prediction.py', [
-        'tests/test_models/test_sam_adapter.py',
-        'tests/test_models/test_sam2_adapter.py',
-        'tests/test_models/test_sam_decoder_dtype.py',
-        'tests/test_models/test_sam_precision.py',
+        'tests/test_models/test_sam/test_sam_adapter.py',
+        'tests/test_models/test_sam/test_sam2_adapter.py',
+        'tests/test_models/test_sam/test_sam_decoder_dtype.py',
+        'tests/test_models/test_sam/test_sam_precision.py',
     ]),
     'strong_aug': (
         's4m_mm/models/data_preprocessors/strong_photometric_aug.py', [
-            'tests/test_models/test_strong_photometric_aug.py',
+            'tests/test_models/test_data_preprocessors/'
+            'test_strong_photometric_aug.py',
         ]),
     'teacher_schedule': ('s4m_mm/engine/hooks/teacher_schedule_hook.py', [
         'tests/test_engine/test_teacher_schedule_hook.py',
@@ -136,7 +142,7 @@ MODULES: Dict[str, tuple] = {
         'tests/test_engine/test_pseudo_label_refine_hook.py',
     ]),
     's4m': ('s4m_mm/models/detectors/s4m.py', [
-        'tests/test_models/test_s4m.py',
+        'tests/test_models/test_detectors/test_s4m.py',
     ]),
 }
 

@@ -80,8 +80,8 @@ class BaseSAMAdapter(SAMPrecisionMixin, SAMFrameMixin, SAMEncodingMixin,
             image tokens stay float32, with a cast before every matmul; on
             2 CPU cores with native bfloat16 LiteMedSAM's decoder ran 1.35x
             faster on the copy, its masks as close to float32's
-            (``tests/test_models/test_sam_decoder_dtype.py``). The encoder
-            is not affected.
+            (``tests/test_models/test_sam/test_sam_decoder_dtype.py``).
+            The encoder is not affected.
         embed_cache_size (int): keep the encoder outputs of the last this
             many distinct SAM inputs (:class:`EmbeddingCache`); 0 (default)
             disables it.

@@ -10,7 +10,7 @@ token-to-image attention, ``q_proj`` of the image-to-token attention) are
 computed once here and broadcast, and the positional encoding is never
 copied. Everything else is the same arithmetic in the same order, so the
 outputs equal ``MaskDecoder.forward``'s to float rounding
-(``tests/test_models/test_shared_image_decoder.py``).
+(``tests/test_models/test_sam/test_shared_image_decoder.py``).
 """
 import math
 from typing import Tuple
