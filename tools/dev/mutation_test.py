@@ -67,9 +67,10 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MODULES: Dict[str, tuple] = {
     'sd': ('s4m_mm/models/utils/structural_distill.py', [
         'tests/test_models/test_utils/test_structural_distill.py',
+        'tests/test_models/test_heads/test_sam_distill_mask2former_head.py',
     ]),
     'sd_head': ('s4m_mm/models/heads/sam_distill_mask2former_head.py', [
-        'tests/test_models/test_utils/test_structural_distill.py',
+        'tests/test_models/test_heads/test_sam_distill_mask2former_head.py',
         'tests/test_models/test_detectors/test_sam_distill_mask2former.py',
     ]),
     'selection': ('s4m_mm/models/utils/pseudo_labels.py', [
