@@ -12,7 +12,7 @@ from mmengine.registry import init_default_scope
 
 from mmdet.registry import DATASETS, MODELS
 from s4m_mm.engine.runner import apply_custom_settings
-from s4m_mm.testing import get_repo_root
+from s4m_mm.testing import get_repo_root, tiny_sam_cfg
 
 REPO = get_repo_root()
 # runnable configs (the custom ones once given custom_settings)
@@ -66,13 +66,7 @@ def test_demo_configs_are_seeded(path):
     assert isinstance(cfg.get('randomness', {}).get('seed'), int), rel(path)
 
 
-TINY_SAM = dict(
-    type='SAMAdapter',
-    sam_type='vit_b',
-    checkpoint=None,
-    random_init=True,
-    img_size=128,
-    encoder_depth=1)
+TINY_SAM = tiny_sam_cfg(img_size=128)
 
 
 def with_buildable_sam(cfg):
