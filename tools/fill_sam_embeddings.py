@@ -97,7 +97,8 @@ def main():
     cfg = load_config(args.config, args.cfg_options)
     torch.manual_seed(args.seed)
     refiner = build_model(refiner_config(cfg, args.config))
-    store, sam = refiner.store, refiner.sam
+    source = refiner.predictor.source
+    store, sam = source.store, source.sam
     device = resolve_device(args.device)
     identity = sam.store_identity(device)
     shard, num_shards = args.shard
@@ -108,7 +109,7 @@ def main():
     existing_size = 0
 
     def flush(batch):
-        images = [refiner.load_source(path, hw).to(device)
+        images = [source.load(path, hw).to(device)
                   for path, hw, _ in batch]
         for (_, _, key), out in zip(batch, sam.embed_image_list(images)):
             sizes.append(entry_nbytes(store.put(key, out)))

@@ -18,8 +18,8 @@ class Model(nn.Module):
 
     def __init__(self, refiner=True):
         super().__init__()
-        self.refiner = SimpleNamespace(sam_device='unset') if refiner \
-            else None
+        self.refiner = SimpleNamespace(predictor=SimpleNamespace(
+            device='unset')) if refiner else None
         self.refine_enabled = None
 
 
@@ -45,12 +45,12 @@ def test_refinement_runs_from_start_iter_when_enabled(enabled, start_iter,
     assert switched == expected
 
 
-def test_sam_device_is_given_to_the_refiner_before_training():
+def test_sam_device_is_given_to_the_refiners_sam_before_training():
     model = Model()
     PseudoLabelRefineHook(sam_device='cuda:1').before_train(runner(model))
-    assert model.refiner.sam_device == 'cuda:1'
+    assert model.refiner.predictor.device == 'cuda:1'
     PseudoLabelRefineHook().before_train(runner(model))
-    assert model.refiner.sam_device is None
+    assert model.refiner.predictor.device is None
 
 
 def test_a_model_without_refiner_is_refused():

@@ -206,8 +206,8 @@ def timed_iteration(model, optim_wrapper, batches, device):
         # the decoder part looks the (now remembered) embeddings up again
         view_samples = samples['unsup_teacher']
         with timer('sam_encoder'):
-            refiner.source.embeddings(refiner.sam, view_samples,
-                                      inputs['sup'].device)
+            refiner.predictor.source_embeddings(view_samples,
+                                                inputs['sup'].device)
         with timer('sam_decoder'):
             instances, _ = refiner.refine_in_source_frame(
                 instances, view_samples, inputs['unsup_teacher'].shape[-2:])
@@ -278,7 +278,7 @@ def refinement_batched_vs_per_image(model, batches, device, iters):
     forward, which copies the image embedding once per prompt
     (``shared_image_decoder=False``).
     """
-    sam = model.refiner.sam
+    sam = model.refiner.predictor.adapter
 
     def batched(images, instances, samples):
         model.refiner(images, instances, data_samples=samples)
@@ -382,11 +382,11 @@ def run_method(args) -> dict:
         teacher_weights='random' if checkpoint is None else checkpoint)
     result['sum_of_parts_s'] = sum(result['parts_s'].values())
     if model.refiner is not None:
-        sam = model.refiner.sam
+        sam, store = model.refiner.predictor.adapter, \
+            model.refiner.predictor.store
         result['sam'] = dict(
             frame=model.refiner.frame,
-            store=None if model.refiner.store is None else dict(
-                model.refiner.store.stats),
+            store=None if store is None else dict(store.stats),
             sam_type=sam.sam_type,
             weights='random' if sam.checkpoint is None else 'real',
             autocast=sam.autocast_dtype,
@@ -428,7 +428,7 @@ def fill_store(refiner, cfg: Config, device) -> dict:
             homography_matrix=np.eye(3))))
     start = time.perf_counter()
     for i in range(0, len(samples), 4):
-        refiner.source.embeddings(refiner.sam, samples[i:i + 4], device)
+        refiner.predictor.source_embeddings(samples[i:i + 4], device)
     seconds = time.perf_counter() - start
     return dict(images=len(samples), seconds=seconds,
                 seconds_per_image=seconds / max(len(samples), 1))

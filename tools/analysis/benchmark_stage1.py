@@ -173,8 +173,8 @@ def main():
                                        device, args.iters, args.warmup,
                                        first=True)
 
-    sam = teacher.sam
-    frame = 'bank' if getattr(teacher, 'bank', None) is not None else \
+    sam = teacher.predictor.adapter
+    frame = 'bank' if teacher.predictor.bank is not None else \
         teacher.sd_frame
     batch = teacher.data_preprocessor(data, True)
     rgb = teacher.input_rgb(batch['inputs'])

@@ -240,8 +240,9 @@ def compare_refine(cfg, args):
             model.eval()
             frames[frame] = model.refiner
         else:
-            other = MODELS.build(refiner)
-            other.sam = model.refiner.sam  # the same SAM
+            # the same SAM in the other frame
+            other = MODELS.build(
+                dict(refiner, sam=model.refiner.predictor.adapter))
             frames[frame] = other
     dataset = view_dataset(cfg, args.gt_ann)
     results = {'teacher': [], 'view': [], 'source': []}

@@ -97,7 +97,8 @@ def main():
     summary['iou_thr'] = args.iou_thr
     summary['refiner'] = dict(
         prompt=model.refiner.prompt, num_points=model.refiner.num_points,
-        sam_type=model.refiner.sam.sam_type, gate=model.refiner.gate)
+        sam_type=model.refiner.predictor.adapter.sam_type,
+        gate=model.refiner.gate)
     print(f'{"pseudo-labels":<14}{"mean IoU":>10}{"precision":>11}'
           f'{"recall":>8}{"count":>7}')
     for key in ('teacher', 'refined'):

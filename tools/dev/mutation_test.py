@@ -131,6 +131,12 @@ MODULES: Dict[str, tuple] = {
         'tests/test_models/test_sam/test_sam_decoder_dtype.py',
         'tests/test_models/test_sam/test_sam_precision.py',
     ]),
+    'sam_predictor': ('s4m_mm/models/sam/predictor.py', [
+        'tests/test_models/test_sam/test_sam_predictor.py',
+        'tests/test_models/test_utils/test_sd_source_frame.py',
+        'tests/test_models/test_refiners/test_refiner_source_frame.py',
+        'tests/test_models/test_refiners/test_refiner_prompts.py',
+    ]),
     'strong_aug': (
         's4m_mm/models/data_preprocessors/strong_photometric_aug.py', [
             'tests/test_models/test_data_preprocessors/'

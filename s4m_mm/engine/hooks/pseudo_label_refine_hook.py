@@ -47,7 +47,7 @@ class PseudoLabelRefineHook(Hook):
             raise TypeError(
                 'PseudoLabelRefineHook needs a model with a `refiner` (S4M '
                 f'with model.refiner set), got {type(model).__name__}')
-        model.refiner.sam_device = self.sam_device
+        model.refiner.predictor.device = self.sam_device
 
     def before_train_iter(self,
                           runner: Runner,

@@ -57,6 +57,25 @@ def build_batch_augments(cfgs: Optional[Dict[str, OptConfigType]]
     return augments
 
 
+def check_pseudo_masks(batch_data_samples: SampleList, where: str) -> None:
+    """Refuse pseudo-label masks that are not an ``(N, H, W)`` bool tensor
+    (the one type they have from selection to the student's loss).
+
+    Raises:
+        TypeError: naming ``where`` (e.g. the batch augment that returned
+            them), the sample and what it holds.
+    """
+    for index, sample in enumerate(batch_data_samples):
+        masks = sample.gt_instances.masks
+        if not (isinstance(masks, Tensor) and masks.dtype == torch.bool
+                and masks.dim() == 3):
+            got = (f'a {masks.dtype} tensor of shape {tuple(masks.shape)}'
+                   if isinstance(masks, Tensor) else type(masks).__name__)
+            raise TypeError(
+                f'{where}: pseudo-label masks of sample {index} must stay '
+                f'an (N, H, W) bool tensor, got {got}')
+
+
 def multi_branch_preprocessor(detector: ConfigType) -> dict:
     """The stage-2 data preprocessor of a student config: mmdet's
     ``MultiBranchDataPreprocessor`` around the detector's own (the same
@@ -97,6 +116,13 @@ class S4M(SemiBaseDetector):
        :class:`StrongPhotometricAug`; an empty list leaves it as it is;
     5. boxes from the final masks, and ``unsup_weight`` x the student's
        losses against the pseudo-labels.
+
+    Pseudo-label masks are one type from selection to the student's loss:
+    an ``(N, H, W)`` bool tensor at the batch input size, on the model's
+    device. A batch augment must return them so (an error names the one
+    that does not); the student's head reads them through
+    :class:`TensorMasks`, a view with the masks-structure API mmdet's heads
+    call (``to_tensor``), not a copy.
 
     The loss dict also carries the refinement statistics of the iteration
     as ``refine_<key>`` scalars (``instances``, ``refined``,
@@ -266,10 +292,10 @@ class S4M(SemiBaseDetector):
                                  batch_inputs: Tensor,
                                  batch_data_samples: SampleList,
                                  batch_info: Optional[dict] = None) -> dict:
+        """``unsup_weight`` x the student's losses on the pseudo-labels,
+        whose bool tensor masks its head reads as :class:`TensorMasks`."""
         for sample in batch_data_samples:
-            masks = sample.gt_instances.masks
-            if isinstance(masks, Tensor):
-                sample.gt_instances.masks = TensorMasks(masks)
+            sample.gt_instances.masks = TensorMasks(sample.gt_instances.masks)
         losses = self.student.loss(batch_inputs, batch_data_samples)
         weight = self.semi_train_cfg['unsup_weight']
         return rename_loss_dict('unsup_', reweight_loss_dict(losses, weight))
@@ -378,8 +404,10 @@ class S4M(SemiBaseDetector):
         if len(self.unsup_batch_augments) == 0:
             return batch_inputs, batch_data_samples
         images = self.denormalize(batch_inputs)
-        for augment in self.unsup_batch_augments.values():
+        for name, augment in self.unsup_batch_augments.items():
             images, batch_data_samples = augment(images, batch_data_samples)
+            check_pseudo_masks(batch_data_samples,
+                               f'unsup_batch_augments.{name}')
         return self.normalize(images), batch_data_samples
 
     @staticmethod
@@ -387,11 +415,8 @@ class S4M(SemiBaseDetector):
         """``gt_instances.bboxes`` of every sample from its final masks
         (the only place S4M computes pseudo-label boxes)."""
         for sample in batch_data_samples:
-            masks = sample.gt_instances.masks
-            if not isinstance(masks, Tensor):  # BitmapMasks from an augment
-                masks = masks.to_tensor(torch.bool,
-                                        sample.gt_instances.labels.device)
-            sample.gt_instances.bboxes = boxes_from_masks(masks.bool())
+            sample.gt_instances.bboxes = boxes_from_masks(
+                sample.gt_instances.masks)
         return batch_data_samples
 
     def predict(self, batch_inputs: Tensor,

@@ -7,13 +7,8 @@ from mmdet.models.detectors import Mask2Former
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType
-from s4m_mm.models.sam.source_frame import SourceFrameEncoder
+from s4m_mm.models.sam.predictor import FRAMES, SAMPredictor
 from s4m_mm.models.utils.pixels import denormalize, pixel_options
-from s4m_mm.models.utils.sd_target_bank import SDTargetBank
-from s4m_mm.models.utils.structural_distill import (
-    sam_similarity_targets, sam_similarity_targets_in_source)
-
-FRAMES = ('view', 'source')
 
 
 @MODELS.register_module()
@@ -27,12 +22,13 @@ class SAMDistillMask2Former(Mask2Former):
     is absent from the checkpoint, which therefore loads into a stock
     :class:`Mask2Former` with a :class:`Mask2FormerHead`.
 
-    Where SAM runs (``sd_frame``): ``'view'`` (the paper) encodes every
-    augmented batch; ``'source'`` encodes each labeled image once in its
-    source frame (a :class:`SourceFrameEncoder` with its store), prompts
-    each query point mapped there, and reads its feature map at the view's
-    SAM cells mapped there too
-    (:func:`sam_similarity_targets_in_source`).
+    SAM and what it keeps between steps belong to one
+    :class:`SAMPredictor` (``self.predictor``). Where SAM runs
+    (``sd_frame``): ``'view'`` (the paper) encodes every augmented batch;
+    ``'source'`` encodes each labeled image once in its source frame (a
+    :class:`SourceFrameEncoder` with its store), prompts each query point
+    mapped there, and reads its feature map at the view's SAM cells mapped
+    there too (:func:`sam_similarity_targets_in_source`).
 
     Args:
         sam (dict): config of the frozen SAM (``SAM2Adapter``,
@@ -76,16 +72,12 @@ class SAMDistillMask2Former(Mask2Former):
                 'SAMDistillMask2Former needs panoptic_head.type='
                 f'SAMDistillMask2FormerHead, got '
                 f'{type(self.panoptic_head).__name__}')
-        self.sam = MODELS.build(sam)
         self.sd_chunk = sd_chunk
         self.sd_frame = sd_frame
-        #: the labeled images' source-frame embeddings (sd_frame='source')
-        self.source = SourceFrameEncoder(
-            sd_store, source_loader,
-            owner='model.sd_frame'
-        ) if sd_frame == 'source' else None
-        #: SD targets computed once per labeled image (sd_bank), or None
-        self.bank = SDTargetBank(**sd_bank) if sd_bank is not None else None
+        #: the frozen SAM with its source frame, store and SD bank
+        self.predictor = SAMPredictor(
+            sam, sd_frame, store=sd_store, source_loader=source_loader,
+            sd_bank=sd_bank, owner='model.sd_frame')
 
     def input_rgb(self, batch_inputs: Tensor) -> Tensor:
         """Undo the data preprocessor's normalisation: ``(B, 3, H, W)`` RGB
@@ -98,22 +90,9 @@ class SAMDistillMask2Former(Mask2Former):
         """Points and ``C_SAM`` for L_SD (no gradient)."""
         points = self.panoptic_head.sample_sd_points(batch_data_samples,
                                                      batch_inputs.device)
-        if self.source is None:
-            c_sam, grid_xy, valid = sam_similarity_targets(
-                self.sam, self.input_rgb(batch_inputs), points,
-                self.sd_chunk)
-        elif self.bank is not None:
-            c_sam, grid_xy, valid = self.bank.targets(
-                self.sam, self.source, batch_data_samples, points,
-                batch_inputs.shape[-2:])
-        else:
-            metas = [self.source.meta(s) for s in batch_data_samples]
-            c_sam, grid_xy, valid = sam_similarity_targets_in_source(
-                self.sam,
-                self.source.embeddings(self.sam, batch_data_samples,
-                                       batch_inputs.device),
-                [self.source.to_source(m) for m in metas], points,
-                batch_inputs.shape[-2:], self.sd_chunk)
+        c_sam, grid_xy, valid = self.predictor.sd_targets(
+            self.input_rgb(batch_inputs), batch_data_samples, points,
+            self.sd_chunk)
         return dict(points=points, c_sam=c_sam, grid_xy=grid_xy, valid=valid)
 
     def loss(self, batch_inputs: Tensor,

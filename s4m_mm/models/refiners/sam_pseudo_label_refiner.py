@@ -8,14 +8,13 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from s4m_mm.models.sam import SAMEmbeddings
-from s4m_mm.models.sam.source_frame import SourceFrameEncoder
+from s4m_mm.models.sam.predictor import FRAMES, SAMPredictor
 from s4m_mm.models.utils.geometry import (transform_boxes, transform_points,
                                           warp_logits)
 from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks, mask_iou,
                                                sample_prompt_points)
 
 PROMPT_MODES = ('points', 'box', 'box+points')
-FRAMES = ('view', 'source')
 
 
 @MODELS.register_module()
@@ -28,7 +27,9 @@ class SAMPseudoLabelRefiner(nn.Module):
     ``multimask_output=True``; the candidate with the highest predicted IoU,
     thresholded at SAM's logit 0, replaces the pseudo-mask. The class stays.
     All instances of the batch go through one decoder call (the adapter
-    chunks it) after one encoder pass per image.
+    chunks it) after one encoder pass per image. SAM and its store belong
+    to one :class:`SAMPredictor` (``self.predictor``; its ``device`` says
+    where SAM runs, set by :class:`PseudoLabelRefineHook`).
 
     Where SAM runs (``frame``):
 
@@ -55,7 +56,8 @@ class SAMPseudoLabelRefiner(nn.Module):
 
     Args:
         sam (dict): config of the frozen SAM (``SAM2Adapter``,
-            ``SAMAdapter`` or ``LiteMedSAMAdapter``).
+            ``SAMAdapter`` or ``LiteMedSAMAdapter``), or a built adapter
+            to share (see :class:`SAMPredictor`).
         prompt (str): ``'points'`` (paper), ``'box'`` or ``'box+points'``.
         num_points (int): K. Defaults to 3.
         point_sampling (str): ``'logits'`` (paper code) or
@@ -97,19 +99,15 @@ class SAMPseudoLabelRefiner(nn.Module):
         if unknown:
             raise ValueError(f'unknown gate keys {sorted(unknown)}; use '
                              'min_pred_iou and / or min_agreement')
-        self.sam = MODELS.build(sam)
         self.prompt = prompt
         self.num_points = num_points
         self.point_sampling = point_sampling
         self.gate = gate
-        #: where SAM runs (None: the images' device); set by the hook
-        self.sam_device: Optional[str] = None
         self.frame = frame
-        #: the source-frame embeddings (frame='source'), else None
-        self.source = SourceFrameEncoder(
-            store, source_loader,
-            owner='model.refiner.frame') if frame == 'source' else None
-        self.store = self.source.store if self.source else None
+        #: the frozen SAM with its source frame and store
+        self.predictor = SAMPredictor(
+            sam, frame, store=store, source_loader=source_loader,
+            owner='model.refiner.frame')
 
     def prompts(self, instances: List[InstanceData], input_hw,
                 generator: Optional[torch.Generator] = None) -> Dict:
@@ -180,10 +178,8 @@ class SAMPseudoLabelRefiner(nn.Module):
     @torch.no_grad()
     def embed(self, images: Tensor) -> SAMEmbeddings:
         """SAM image embeddings of ``(B, 3, H, W)`` RGB 0-255 images, on
-        SAM's device."""
-        if self.sam_device is not None:
-            images = images.to(self.sam_device)
-        return self.sam.embed_images(images)
+        SAM's device (:meth:`SAMPredictor.embed`)."""
+        return self.predictor.embed(images)
 
     @torch.no_grad()
     def refine_embedded(self,
@@ -201,7 +197,7 @@ class SAMPseudoLabelRefiner(nn.Module):
         prompts = self.prompts(instances, (H, W), generator)
         prompts = {k: v.to(embeddings.device) for k, v in prompts.items()}
         # multimask, the candidate of highest predicted IoU
-        logits, sam_iou = self.sam.predict_best_masks(
+        logits, sam_iou = self.predictor.predict_best_masks(
             embeddings,
             prompts['image_index'],
             points=prompts.get('points'),
@@ -242,14 +238,6 @@ class SAMPseudoLabelRefiner(nn.Module):
     # ------------------------------------------------------------------
     # the source frame
     # ------------------------------------------------------------------
-    def source_meta(self, sample) -> dict:
-        """See :meth:`SourceFrameEncoder.meta`."""
-        return self.source.meta(sample)
-
-    def load_source(self, img_path: str, ori_shape: Sequence[int]) -> Tensor:
-        """See :meth:`SourceFrameEncoder.load`."""
-        return self.source.load(img_path, ori_shape)
-
     @staticmethod
     def prompts_to_source(prompts: Dict, rows: Tensor, to_source) -> Dict:
         """The prompts ``rows`` of one image, mapped by the homography
@@ -285,10 +273,10 @@ class SAMPseudoLabelRefiner(nn.Module):
                 instances=0, refined=0)
         H, W = (int(s) for s in input_hw)
         prompts = self.prompts(instances, (H, W), generator)
-        device = torch.device(self.sam_device) if self.sam_device \
-            else self.device_of(instances)
+        predictor, source = self.predictor, self.predictor.source
+        device = predictor.run_device(self.device_of(instances))
         prompts = {k: v.to(device) for k, v in prompts.items()}
-        embeddings = self.source.embeddings(self.sam, data_samples, device)
+        embeddings = predictor.source_embeddings(data_samples, device)
         total = len(prompts['image_index'])
         sam_masks = torch.zeros((total, H, W), dtype=torch.bool,
                                 device=device)
@@ -297,12 +285,12 @@ class SAMPseudoLabelRefiner(nn.Module):
             rows = (prompts['image_index'] == b).nonzero().squeeze(1)
             if len(rows) == 0:
                 continue
-            meta = self.source_meta(sample)
-            to_view = self.source.to_view(meta)
-            source = self.prompts_to_source(prompts, rows,
-                                            self.source.to_source(meta))
-            logits, iou = self.sam.predict_best_masks(
-                emb, None, out_size=emb.img_shape, **source)
+            meta = source.meta(sample)
+            to_view = source.to_view(meta)
+            in_source = self.prompts_to_source(prompts, rows,
+                                               source.to_source(meta))
+            logits, iou = predictor.predict_best_masks(
+                emb, None, out_size=emb.img_shape, **in_source)
             masks = warp_logits(logits, to_view, (H, W)) > 0
             h, w = meta['img_shape'][:2]
             masks[:, h:, :] = False
@@ -310,6 +298,6 @@ class SAMPseudoLabelRefiner(nn.Module):
             sam_masks[rows] = masks
             sam_iou[rows] = iou
         outputs, stats = self.replace_masks(instances, sam_masks, sam_iou)
-        stats.update(store_hits=len(data_samples) - self.source.misses,
-                     store_misses=self.source.misses)
+        stats.update(store_hits=len(data_samples) - source.misses,
+                     store_misses=source.misses)
         return outputs, stats

@@ -61,7 +61,7 @@ def build_sam2_model(sam_type: str, img_size: Optional[int] = None
         raise ImportError(
             f'SAM2Adapter(sam_type={sam_type!r}) needs the PyPI package '
             'sam2==1.1.0: `SAM2_BUILD_CUDA=0 pip install --no-build-isolation'
-            ' sam2==1.1.0` (see README, "SAM 2")') from err
+            ' sam2==1.1.0` (docs/get_started.md, "CUDA ops")') from err
     overrides = []
     if img_size is not None:
         if img_size % 64 or img_size <= 0:

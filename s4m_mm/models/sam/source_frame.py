@@ -8,7 +8,7 @@ augmentation), keeps the encoder outputs in a :class:`SAMEmbeddingStore`
 and serves them to every later view; the view's ``homography_matrix``
 (source -> view, recorded by mmdet's geometric transforms) maps prompts
 into the source and results back. The refiner of stage 2 and the SD teacher
-of stage 1 use it.
+of stage 1 reach it through their :class:`SAMPredictor`.
 """
 from typing import List, Optional, Sequence
 
@@ -45,10 +45,10 @@ def source_loader_options(source_loader: Optional[dict]) -> dict:
 class SourceFrameEncoder:
     """SAM embeddings of the source images behind a batch of views.
 
-    The SAM is the caller's (a module it owns and moves between devices),
-    passed to each call.
-
     Args:
+        sam (BaseSAMAdapter): the frozen SAM that encodes the images (its
+            owner, a :class:`SAMPredictor`, builds it; this object only
+            calls it).
         store (dict, optional): the :class:`SAMEmbeddingStore`
             (``memory_bytes``, ``disk_dir``, ``dtype``); default: 1 GiB in
             memory.
@@ -64,9 +64,11 @@ class SourceFrameEncoder:
     """
 
     def __init__(self,
+                 sam,
                  store: Optional[dict] = None,
                  source_loader: Optional[dict] = None,
                  owner: str = 'frame') -> None:
+        self.sam = sam
         self.store = TASK_UTILS.build(
             dict(dict(type='SAMEmbeddingStore'), **(store or {})))
         self.loader = source_loader_options(source_loader)
@@ -120,21 +122,21 @@ class SourceFrameEncoder:
         return torch.from_numpy(np.ascontiguousarray(img)).permute(
             2, 0, 1).float()
 
-    def key(self, sam, sample, device=None) -> StoreKey:
-        """The store key of a view's source image under ``sam`` encoding on
+    def key(self, sample, device=None) -> StoreKey:
+        """The store key of a view's source image under the SAM encoding on
         ``device`` (default: where its weights are)."""
         meta = self.meta(sample)
-        return StoreKey(meta['img_path'], sam.store_identity(device),
+        return StoreKey(meta['img_path'], self.sam.store_identity(device),
                         meta['ori_shape'][:2])
 
     @torch.no_grad()
-    def embeddings(self, sam, data_samples: SampleList,
+    def embeddings(self, data_samples: SampleList,
                    device: torch.device) -> List[SAMEmbeddings]:
         """One :class:`SAMEmbeddings` (batch of 1, frame ``ori_shape``) per
         sample, from the store; the images missing from it are loaded,
         encoded together and stored (:attr:`misses` counts them, each image
         once)."""
-        keys = [self.key(sam, sample, device) for sample in data_samples]
+        keys = [self.key(sample, device) for sample in data_samples]
         found = {}
         for key in keys:
             if key.id not in found:
@@ -148,7 +150,7 @@ class SourceFrameEncoder:
                 for key in missing.values()
             ]
             for key, encoded in zip(missing.values(),
-                                    sam.embed_image_list(images)):
+                                    self.sam.embed_image_list(images)):
                 found[key.id] = self.store.put(key, encoded)
         self.misses = len(missing)
         outputs = [found[key.id] for key in keys]

@@ -114,6 +114,9 @@ class SDTargetBank:
     module docstring).
 
     Args:
+        sam (BaseSAMAdapter): the frozen SAM of the targets.
+        source (SourceFrameEncoder): the labeled images' source frame,
+            whose embeddings an entry is computed from (the same SAM).
         stride (int): lattice step in SAM cells (1: a query at every cell).
         store (dict, optional): the :class:`SAMEmbeddingStore` of the
             entries (``memory_bytes``, ``disk_dir``, ``dtype``); default
@@ -125,11 +128,13 @@ class SDTargetBank:
             computed.
     """
 
-    def __init__(self, stride: int = 2, store: dict = None,
+    def __init__(self, sam, source, stride: int = 2, store: dict = None,
                  chunk: int = 64) -> None:
         if not isinstance(stride, int) or stride < 1:
             raise ValueError(f'SDTargetBank: stride must be an int >= 1, got '
                              f'{stride!r}')
+        self.sam = sam
+        self.source = source
         self.stride = stride
         self.chunk = chunk
         self.store = TASK_UTILS.build(
@@ -144,10 +149,11 @@ class SDTargetBank:
                         dict(image_key.sam, sd_bank_stride=self.stride),
                         image_key.source_hw)
 
-    def entries(self, sam, source, data_samples, device) -> List[Tensor]:
+    def entries(self, data_samples, device) -> List[Tensor]:
         """One bank entry per sample (computed from its source embedding
         on a miss, once per image of the batch)."""
-        image_keys = [source.key(sam, s, device) for s in data_samples]
+        sam, source = self.sam, self.source
+        image_keys = [source.key(s, device) for s in data_samples]
         keys = [self.key(k) for k in image_keys]
         found = {}
         for key in keys:
@@ -160,30 +166,29 @@ class SDTargetBank:
             if keys[i].id in seen:
                 continue
             seen.add(keys[i].id)
-            emb = source.embeddings(sam, [data_samples[i]], device)[0]
+            emb = source.embeddings([data_samples[i]], device)[0]
             entry = bank_entry(sam, emb, self.stride, self.chunk)
             found[keys[i].id] = self.store.put(keys[i], (entry, ))[0]
         self.misses = len(seen)
         return [found[key.id].to(device) for key in keys]
 
     @torch.no_grad()
-    def targets(self, sam, source, data_samples, points: Tensor,
+    def targets(self, data_samples, points: Tensor,
                 input_hw: Sequence[int]) -> Tuple[Tensor, Tensor, Tensor]:
         """``c_sam (B, P, J)``, ``grid_xy (J, 2)`` and ``valid (J, )`` of
         the views, as :func:`sam_similarity_targets_in_source` returns
         them.
 
         Args:
-            sam (BaseSAMAdapter): frozen SAM.
-            source (SourceFrameEncoder): the labeled images' source frame.
             data_samples (list[DetDataSample]): the views.
             points (Tensor): ``(B, P, 2)`` query points, view pixels.
             input_hw: ``(H, W)`` of the batch input.
         """
+        sam, source = self.sam, self.source
         H, W = (int(s) for s in input_hw)
         grid_xy = sam.cell_centres((H, W)).to(points.device)
         valid = sam.valid_cells((H, W)).to(points.device)
-        entries = self.entries(sam, source, data_samples, points.device)
+        entries = self.entries(data_samples, points.device)
         rows = []
         for b, (sample, entry) in enumerate(zip(data_samples, entries)):
             meta = source.meta(sample)

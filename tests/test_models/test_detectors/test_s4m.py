@@ -601,20 +601,77 @@ def test_pseudo_instances_follow_the_student_view(s4m, teacher_view,
     assert inst.bboxes.tolist() == s['gt_bboxes'].tensor.tolist()
 
 
-def test_boxes_come_from_the_final_masks_of_either_kind():
-    # an augment may hand back BitmapMasks (ARP keeps the kind it gets)
-    masks = np.zeros((2, 6, 10), dtype=np.uint8)
-    masks[0, 1:3, 2:7] = 1
-    masks[1, 5, 9] = 1
-    samples = []
-    for kind in (torch.from_numpy, lambda m: BitmapMasks(m, 6, 10)):
-        sample = DetDataSample()
-        sample.gt_instances = InstanceData(labels=torch.tensor([0, 1]),
-                                           masks=kind(masks.copy()))
-        samples.append(sample)
-    for sample in S4M.add_boxes_from_masks(samples):
-        assert sample.gt_instances.bboxes.tolist() == [[2, 1, 7, 3],
-                                                       [9, 5, 10, 6]]
+def test_boxes_come_from_the_final_masks():
+    masks = torch.zeros(2, 6, 10, dtype=torch.bool)
+    masks[0, 1:3, 2:7] = True
+    masks[1, 5, 9] = True
+    sample = DetDataSample()
+    sample.gt_instances = InstanceData(labels=torch.tensor([0, 1]),
+                                       masks=masks)
+    sample, = S4M.add_boxes_from_masks([sample])
+    assert sample.gt_instances.bboxes.tolist() == [[2, 1, 7, 3],
+                                                   [9, 5, 10, 6]]
+
+
+def as_bitmap(samples):
+    for s in samples:
+        m = s.gt_instances.masks
+        s.gt_instances.masks = BitmapMasks(m.numpy().astype(np.uint8),
+                                           *m.shape[-2:])
+    return samples
+
+
+def as_uint8(samples):
+    for s in samples:
+        s.gt_instances.masks = s.gt_instances.masks.to(torch.uint8)
+    return samples
+
+
+@pytest.mark.parametrize('change,got', [
+    (as_bitmap, 'got BitmapMasks'),
+    (as_uint8, r'got a torch.uint8 tensor of shape \(6, 64, 64\)')])
+def test_an_augment_that_changes_the_mask_type_is_named(spied, change, got):
+    """Pseudo-label masks are one type, a bool tensor, up to the loss."""
+
+    class Changing(nn.Module):
+
+        def forward(self, images, samples):
+            return images, change(samples)
+
+    spied.unsup_batch_augments = nn.ModuleDict(dict(
+        keep=AugmentSpy(), change=Changing()))
+    inputs, samples, _ = multi_batch(spied)
+    spied.refine_enabled = False
+    with pytest.raises(TypeError, match=r'unsup_batch_augments\.change: '
+                       r'pseudo-label masks of sample 0 must stay an '
+                       r'\(N, H, W\) bool tensor, ' + got):
+        spied.pseudo_label_batch(inputs, samples)
+
+
+def test_the_students_head_reads_the_pseudo_masks_without_a_copy(
+        s4m, monkeypatch):
+    masks = torch.zeros(1, SIZE, SIZE, dtype=torch.bool)
+    masks[0, 4:20, 6:30] = True
+    sample = sample_with(masks)
+    seen = []
+    monkeypatch.setattr(
+        s4m.student, 'loss',
+        lambda inputs, samples: seen.append(samples[0].gt_instances.masks)
+        or dict(loss_mask=torch.tensor(1.0)))
+    losses = s4m.loss_by_pseudo_instances(torch.zeros(1, 3, SIZE, SIZE),
+                                          [sample])
+    assert list(losses) == ['unsup_loss_mask']
+    assert float(losses['unsup_loss_mask']) == UNSUP_WEIGHT
+    view, = seen
+    assert isinstance(view, TensorMasks) and view.masks is masks
+    assert torch.equal(view.to_tensor(torch.bool, 'cpu'), masks)
+
+
+def sample_with(masks):
+    out = DetDataSample(metainfo=dict(img_shape=(SIZE, SIZE)))
+    out.gt_instances = InstanceData(labels=torch.zeros(len(masks)).long(),
+                                    masks=masks)
+    return out
 
 
 def test_crop_drops_the_instances_it_removes(s4m):

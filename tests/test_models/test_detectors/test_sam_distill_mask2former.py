@@ -53,8 +53,9 @@ def test_loss_has_sd_and_gradients_skip_sam(teacher):
     pix = teacher.panoptic_head.pixel_decoder
     grads = [p.grad for p in pix.parameters() if p.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)
-    assert all(p.grad is None for p in teacher.sam.sam.parameters())
-    assert not any(p.requires_grad for p in teacher.sam.sam.parameters())
+    frozen = list(teacher.predictor.adapter.sam.parameters())
+    assert all(p.grad is None for p in frozen)
+    assert not any(p.requires_grad for p in frozen)
     # the transformer decoder does not take part in L_SD
     dec = teacher.panoptic_head.transformer_decoder
     assert all(p.grad is None for p in dec.parameters())
@@ -68,7 +69,7 @@ def test_stage1_step_with_sam2():
                            sam=tiny_sam2_cfg(img_size=128))
     torch.manual_seed(0)
     teacher = MODELS.build(cfg.model)
-    assert teacher.sam.embed_size == (8, 8)
+    assert teacher.predictor.adapter.embed_size == (8, 8)
     teacher.train()
     data = teacher.data_preprocessor(batch(), True)
     losses = teacher.loss(data['inputs'], data['data_samples'])
@@ -77,7 +78,8 @@ def test_stage1_step_with_sam2():
     pix = teacher.panoptic_head.pixel_decoder
     assert any(p.grad is not None and p.grad.abs().sum() > 0
                for p in pix.parameters())
-    assert all(p.grad is None for p in teacher.sam.sam.parameters())
+    assert all(p.grad is None
+               for p in teacher.predictor.adapter.sam.parameters())
 
 
 def test_sam_sees_the_pixels_the_model_sees(teacher):
@@ -114,9 +116,10 @@ def test_wrong_head_type_is_refused():
 def test_predict_does_not_need_sam(teacher):
     teacher.eval()
     data = teacher.data_preprocessor(batch(1), False)
-    teacher.sam.sam.to('meta')  # SAM unusable: predict must not touch it
+    frozen = teacher.predictor.adapter.sam
+    frozen.to('meta')  # SAM unusable: predict must not touch it
     try:
         (res, ) = teacher.predict(data['inputs'], data['data_samples'])
     finally:
-        teacher.sam.sam.to_empty(device='cpu')
+        frozen.to_empty(device='cpu')
     assert res.pred_instances.masks.shape[-2:] == (64, 64)

@@ -61,7 +61,7 @@ def capture_prompt_encoder(refiner):
     def hook(module, args, kwargs):
         calls.append(kwargs)
 
-    refiner.sam._prompt_encoder.register_forward_pre_hook(
+    refiner.predictor.adapter._prompt_encoder.register_forward_pre_hook(
         hook, with_kwargs=True)
     return calls
 
@@ -190,8 +190,8 @@ GATE_CASES = [
 
 
 class ScriptedSAM:
-    """Stands in for ``refiner.sam.predict_best_masks``: SAM's best
-    candidate of each prompt (highest predicted IoU) is the case's
+    """Stands in for ``refiner.predictor.adapter.predict_best_masks``:
+    SAM's best candidate of each prompt (highest predicted IoU) is the case's
     ``best`` mask with predicted IoU ``pred``. (That the adapter picks the
     best of its three candidates is tested in test_sam_adapter.py.)"""
 
@@ -216,7 +216,7 @@ class ScriptedSAM:
 def gate_refiner(gate):
     refiner = SAMPseudoLabelRefiner(sam=dict(SAM1), prompt='box', gate=gate)
     script = ScriptedSAM(GATE_CASES)
-    refiner.sam.predict_best_masks = script
+    refiner.predictor.adapter.predict_best_masks = script
     return refiner, script
 
 
@@ -292,8 +292,9 @@ def test_empty_batch_skips_sam():
 def test_sam_device_moves_the_images():
     refiner = SAMPseudoLabelRefiner(sam=dict(SAM1))
     seen = []
-    refiner.sam.embed_images = lambda images: seen.append(images.device)
-    refiner.sam_device = 'meta'
+    refiner.predictor.adapter.embed_images = lambda images: seen.append(
+        images.device)
+    refiner.predictor.device = 'meta'
     refiner.embed(torch.zeros(1, 3, 8, 8))
     assert seen == [torch.device('meta')]
 
@@ -313,14 +314,14 @@ def test_bad_arguments_are_named():
 def test_defaults_are_the_papers():
     refiner = SAMPseudoLabelRefiner(sam=dict(SAM1))
     assert (refiner.prompt, refiner.num_points, refiner.point_sampling,
-            refiner.gate, refiner.sam_device) == ('points', 3, 'logits', {},
-                                                  None)
+            refiner.gate, refiner.predictor.device) == ('points', 3,
+                                                        'logits', {}, None)
 
 
 def test_forward_encodes_only_when_there_are_instances():
     refiner, script = gate_refiner(None)
     encoded = []
-    refiner.sam.embed_images = lambda images: encoded.append(
+    refiner.predictor.adapter.embed_images = lambda images: encoded.append(
         images.shape) or embeddings()
     empty = InstanceData(labels=torch.zeros(0, dtype=torch.long),
                          scores=torch.zeros(0),
@@ -344,7 +345,7 @@ def test_prompts_go_to_the_embeddings_device():
         seen.append((image_index.device, boxes.device))
         return script(embeddings, image_index, boxes=boxes, **kwargs)
 
-    refiner.sam.predict_best_masks = predict
+    refiner.predictor.adapter.predict_best_masks = predict
     on_meta = SAMEmbeddings(torch.zeros(2, 256, 4, 4, device='meta'),
                             GATE_HW)
     out, _ = refiner.refine_embedded(on_meta, gate_instances())

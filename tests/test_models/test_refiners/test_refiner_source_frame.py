@@ -111,14 +111,17 @@ def sample(path, homography, img_shape, batch_shape):
     return out
 
 
+def source_refiner(sam, disk_dir=None):
+    return SAMPseudoLabelRefiner(
+        sam=sam, prompt='box', frame='source',
+        store=dict(memory_bytes=2**24, disk_dir=disk_dir))
+
+
 def refiners(disk_dir=None):
     torch.manual_seed(0)
     view = SAMPseudoLabelRefiner(sam=dict(SAM1), prompt='box')
-    source = SAMPseudoLabelRefiner(
-        sam=dict(SAM1), prompt='box', frame='source',
-        store=dict(memory_bytes=2**24, disk_dir=disk_dir))
-    source.sam = view.sam  # the same SAM weights
-    return view, source
+    # the same SAM weights
+    return view, source_refiner(view.predictor.adapter, disk_dir)
 
 
 def half_embeddings(refiner, image):
@@ -155,7 +158,7 @@ def test_flipped_view_equals_the_source_result_flipped(source_image):
                     data_samples=[sample(path, flip_x(W), (H, W), padded)])
     boxes = torch.tensor([[c0, r0, c1, r1] for r0, r1, c0, c1 in RECTS],
                          dtype=torch.float32)
-    logits, _ = view.sam.predict_best_masks(
+    logits, _ = view.predictor.predict_best_masks(
         half_embeddings(view, image), None, boxes=boxes, out_size=(H, W))
     expected = torch.zeros(2, *padded, dtype=torch.bool)
     expected[:, :, :W] = logits.flip(-1) > 0
@@ -168,8 +171,9 @@ def test_store_serves_later_views_without_the_encoder(source_image,
     path, image = source_image
     view, source = refiners(disk_dir=str(tmp_path / 'store'))
     calls = []
-    encode = source.sam._encode
-    source.sam._encode = lambda x: calls.append(x.shape[0]) or encode(x)
+    adapter = source.predictor.adapter
+    encode = adapter._encode
+    adapter._encode = lambda x: calls.append(x.shape[0]) or encode(x)
     insts = [view_instances(rect_masks((H, W), RECTS))]
     samples = [sample(path, np.eye(3), (H, W), (H, W))]
     first, _ = source(image[None], insts, data_samples=samples)
@@ -178,8 +182,7 @@ def test_store_serves_later_views_without_the_encoder(source_image,
                       data_samples=[sample(path, flip_x(W), (H, W), (H, W))])
     assert calls == [1] and stats['store_hits'] == 1
     # a new process (a fresh refiner) reads the disk entry: no encoder
-    _, again = refiners(disk_dir=str(tmp_path / 'store'))
-    again.sam = source.sam
+    again = source_refiner(adapter, disk_dir=str(tmp_path / 'store'))
     calls.clear()
     second, stats = again(image[None], insts, data_samples=samples)
     assert calls == [] and stats['store_hits'] == 1

@@ -232,8 +232,8 @@ def test_refiner_keeps_labels_and_picks_highest_iou():
     # the chosen mask is SAM's best-IoU candidate for the same prompts
     prompts = refiner.prompts(insts, (32, 32),
                               torch.Generator().manual_seed(0))
-    emb = refiner.sam.embed_images(images)
-    logits, iou = refiner.sam.predict_masks(
+    emb = refiner.predictor.adapter.embed_images(images)
+    logits, iou = refiner.predictor.adapter.predict_masks(
         emb, prompts['image_index'], points=prompts['points'],
         point_labels=prompts['point_labels'], out_size=(32, 32))
     best = logits[torch.arange(5), iou.argmax(1)] > 0
@@ -284,8 +284,8 @@ def test_refiner_under_bf16_autocast_matches_float32():
     torch.manual_seed(0)
     ref32 = tiny_refiner()
     ref16 = copy.deepcopy(ref32)  # shares the frozen SAM weights
-    ref16.sam.autocast_dtype = 'bfloat16'
-    assert ref32.sam.autocast_dtype is None
+    ref16.predictor.adapter.autocast_dtype = 'bfloat16'
+    assert ref32.predictor.adapter.autocast_dtype is None
     images = torch.rand(1, 3, 32, 32) * 255
     insts = [instances(3)]
     a, _ = ref32(images, insts, torch.Generator().manual_seed(0))

@@ -205,23 +205,23 @@ def source_teacher(**override):
 def test_the_sd_teacher_encodes_an_image_once_for_all_its_views(tmp_path):
     model = source_teacher()
     encoded = []
-    original = model.sam.embed_image_list
+    original = model.predictor.adapter.embed_image_list
 
     def counting(images):
         encoded.append(len(images))
         return original(images)
 
-    model.sam.embed_image_list = counting
+    model.predictor.adapter.embed_image_list = counting
     data = model.data_preprocessor(view_batch(tmp_path, [False, True]),
                                    True)
     losses = model.loss(data['inputs'], data['data_samples'])
     assert torch.isfinite(losses['loss_sd'])
     # both views come from one file: encoded once, then found in the store
-    assert encoded == [1] and model.source.misses == 1
+    assert encoded == [1] and model.predictor.source.misses == 1
     data = model.data_preprocessor(view_batch(tmp_path, [True, False]),
                                    True)
     model.loss(data['inputs'], data['data_samples'])
-    assert model.source.misses == 0
+    assert model.predictor.source.misses == 0
     assert encoded == [1]
 
 
@@ -295,22 +295,22 @@ def test_the_bank_interpolates_between_lattice_points():
 def test_a_bank_entry_serves_every_view_without_sam(tmp_path):
     model = source_teacher(sd_bank=dict(stride=4))
     calls = []
-    original = model.sam.point_features
+    original = model.predictor.adapter.point_features
 
     def counting(*args, **kwargs):
         calls.append(len(args[1]))
         return original(*args, **kwargs)
 
-    model.sam.point_features = counting
+    model.predictor.adapter.point_features = counting
     data = model.data_preprocessor(view_batch(tmp_path, [False, True]),
                                    True)
     losses = model.loss(data['inputs'], data['data_samples'])
     assert torch.isfinite(losses['loss_sd'])
     # one image: its 4 x 4 lattice of a 16 x 16 grid decoded once
-    h, w = model.sam.embed_size
+    h, w = model.predictor.adapter.embed_size
     assert sum(calls) == -(-h // 4) * -(-w // 4)
-    assert model.bank.misses == 1
+    assert model.predictor.bank.misses == 1
     calls.clear()
     data = model.data_preprocessor(view_batch(tmp_path, [True]), True)
     model.loss(data['inputs'], data['data_samples'])
-    assert calls == [] and model.bank.misses == 0
+    assert calls == [] and model.predictor.bank.misses == 0
