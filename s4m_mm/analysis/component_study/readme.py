@@ -88,12 +88,22 @@ def what_was_run(summary: Dict) -> List[str]:
     return lines + ['']
 
 
+def pool_size(pools: Dict[str, Dict], keys: Sequence[str]) -> str:
+    """``'images / instances'`` of the first pool of ``keys`` (those of
+    a row's aggregate have the same folds), ``-`` without one."""
+    if not keys or 'num_images' not in pools[keys[0]]:
+        return '-'
+    pool = pools[keys[0]]
+    return f'{pool["num_images"]} / {pool["num_instances"]}'
+
+
 def row_tables(summary: Dict) -> List[str]:
     """Mean ± std per row and metric: over the pooled evaluations, and
     over the per-fold runs."""
     agg = summary['aggregate']
     labels = [LABELS[m] for m in METRICS]
-    pooled = [[f'`{row}`', str(len(a['seeds'])), str(a['folds_pooled'])]
+    pooled = [[f'`{row}`', str(len(a['seeds'])), str(a['folds_pooled']),
+               pool_size(summary['pooled'][row], a['seeds'])]
               + [fmt(a['pooled_over_seeds'][m]) for m in METRICS]
               for row, a in agg.items()]
     per_run = [[f'`{row}`', str(a['per_fold_runs'][METRICS[0]]['n'])]
@@ -103,7 +113,8 @@ def row_tables(summary: Dict) -> List[str]:
              'The predictions of all folds of a split pooled into one COCO '
              'evaluation of every tile (each instance counted once): mean ± '
              'std over the pools (one pool: its value).', ''] +
-            table(['row', 'pools', 'folds pooled'] + labels, pooled) +
+            table(['row', 'pools', 'folds pooled', 'images / instances']
+                  + labels, pooled) +
             ['', 'Each (fold, seed) run on its fold\'s test tiles: mean ± '
              'std over the runs.', ''] +
             table(['row', 'runs'] + labels, per_run) + [''])

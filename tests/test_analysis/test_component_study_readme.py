@@ -1,0 +1,225 @@
+# Copyright (c) s4m-mm authors. All rights reserved.
+"""The component study's results README and ``--publish``: every number
+of the README's tables read from the summary, in its row order, and the
+files a publication writes. No training: the summaries are written here,
+by hand or from a seeded generator."""
+import importlib.util
+import json
+import math
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from s4m_mm.analysis.component_study.publish import PUBLISHED, publish
+from s4m_mm.analysis.component_study.readme import render_readme
+from s4m_mm.analysis.component_study.statistics import t_threshold
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+METRICS = ('segm_mAP', 'segm_mAP_50', 'bbox_mAP', 'bbox_mAP_50')
+
+
+def stat(mean, std=None, sem=None, n=1, values=None):
+    return dict(n=n, mean=mean, std=std, sem=sem,
+                values=values if values is not None else [mean] * n)
+
+
+def hand_summary():
+    """Two rows, ``supervised`` before ``full`` (the study's order, not
+    the alphabet's), every mean unlike every std."""
+    per_run = {
+        'supervised': [stat(0.212, 0.031, 0.022, 2), stat(0.405, 0.062,
+                                                          0.044, 2),
+                       stat(0.118, 0.009, 0.006, 2), stat(0.251, 0.047,
+                                                          0.033, 2)],
+        'full': [stat(0.333, 0.044, 0.031, 2), stat(0.517, 0.071, 0.05, 2),
+                 stat(0.224, 0.015, 0.011, 2), stat(0.366, 0.028, 0.02, 2)],
+    }
+    pooled = {'supervised': [0.208, 0.399, 0.115, 0.247],
+              'full': [0.329, 0.511, 0.221, 0.361]}
+    aggregate = {
+        row: dict(folds_pooled=2, complete=True, seeds=['0'],
+                  pooled_over_seeds={m: stat(v) for m, v in
+                                     zip(METRICS, pooled[row])},
+                  per_fold_runs=dict(zip(METRICS, per_run[row])))
+        for row in ('supervised', 'full')}
+    # full - supervised over 3 runs: mask AP 0.05 ± 0.01 (t = 8.66,
+    # beyond 4.30); box AP 0.02 ± 0.03 (t = 1.15, within)
+    diff = dict(runs=[[0, 0], [1, 1], [2, 2]],
+                segm_mAP=stat(0.05, 0.01, 0.01 / math.sqrt(3), 3,
+                              [0.04, 0.05, 0.06]),
+                segm_mAP_50=stat(0.1, 0.1, 0.1 / math.sqrt(3), 3,
+                                 [0.0, 0.1, 0.2]),
+                bbox_mAP=stat(0.02, 0.03, 0.03 / math.sqrt(3), 3,
+                              [-0.01, 0.02, 0.05]),
+                bbox_mAP_50=stat(-0.03, 0.01, 0.01 / math.sqrt(3), 3,
+                                 [-0.04, -0.03, -0.02]))
+    runs = [dict(row=row, fold=f, seed=f, split=dict(seed=f),
+                 metrics=dict(zip(METRICS, [0.1 * (f + 1)] * 4)),
+                 best_iter=50 * (f + 1), stopped_iter=50 * (f + 3),
+                 max_iters=400)
+            for row in ('full', 'supervised') for f in (1, 0)]
+    pools = {row: {'0': dict(dict(zip(METRICS, pooled[row])),
+                             folds=[0, 1], seeds=[0, 1], num_images=8,
+                             num_instances=31 + k)}
+             for k, row in enumerate(('supervised', 'full'))}
+    return dict(aggregate=aggregate, pooled=pools,
+                paired={'full - supervised': diff},
+                runs=runs, settings=dict(folds=2), command='python x',
+                date='2026-01-02T03:04:05+00:00', commit='abc123')
+
+
+def table_after(text, header_start):
+    """The cells of the markdown table whose header line starts with
+    ``header_start``: a list of rows, each a list of cells."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines)
+                 if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith('|'):
+            break
+        rows.append([c.strip() for c in line.strip('|').split('|')])
+    return rows
+
+
+def test_readme_tables_are_the_summary():
+    text = render_readme(hand_summary())
+    assert table_after(text, '| row | runs |') == [
+        ['`supervised`', '2', '0.212 ± 0.031', '0.405 ± 0.062',
+         '0.118 ± 0.009', '0.251 ± 0.047'],
+        ['`full`', '2', '0.333 ± 0.044', '0.517 ± 0.071', '0.224 ± 0.015',
+         '0.366 ± 0.028'],
+    ]
+    assert table_after(text, '| row | pools |') == [
+        ['`supervised`', '1', '2', '8 / 31', '0.208', '0.399', '0.115',
+         '0.247'],
+        ['`full`', '1', '2', '8 / 32', '0.329', '0.511', '0.221', '0.361'],
+    ]
+    # t = mean / (std / sqrt(3)); 4.30: Student's t, 2 d.o.f., 97.5 %
+    assert table_after(text, '| row - against | n |') == [[
+        '`full - supervised`', '3', '4.30', '0.050 ± 0.010 (t 8.66) *',
+        '0.100 ± 0.100 (t 1.73)', '0.020 ± 0.030 (t 1.15)',
+        '-0.030 ± 0.010 (t -5.20) *'
+    ]]
+    each = table_after(text, '| row - against | run |')
+    assert [r[:3] for r in each] == [
+        ['`full - supervised`', 'fold 0 seed 0', '+0.040'],
+        ['`full - supervised`', 'fold 1 seed 1', '+0.050'],
+        ['`full - supervised`', 'fold 2 seed 2', '+0.060']]
+    # each run: rows in the study's order, folds ascending
+    assert [r[:4] + r[-2:] for r in table_after(text, '| row | fold |')] \
+        == [['`supervised`', '0', '0', '0.100', '50', '150'],
+            ['`supervised`', '1', '1', '0.200', '100', '200'],
+            ['`full`', '0', '0', '0.100', '50', '150'],
+            ['`full`', '1', '1', '0.200', '100', '200']]
+    assert 'python x' in text
+    assert 'date: 2026-01-02T03:04:05+00:00, commit: abc123' in text
+    assert '--runs 0:0 1:1' in text and '--max-iters supervised=400 ' \
+        'full=400' in text
+
+
+def test_readme_without_provenance_says_none():
+    summary = hand_summary()
+    for key in ('command', 'date', 'commit'):
+        del summary[key]
+    text = render_readme(summary)
+    assert 'commit:' not in text and 'Written by\n' not in text
+
+
+@pytest.mark.parametrize('n, expected', [(2, 12.706), (3, 4.303),
+                                         (4, 3.182), (5, 2.776)])
+def test_t_threshold_is_students(n, expected):
+    # two-sided 95 % critical values of Student's t, n - 1 d.o.f., as
+    # printed in statistics tables
+    assert t_threshold(n) == pytest.approx(expected, abs=5e-4)
+    assert t_threshold(1) is None
+
+
+def walk_keys(obj):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k
+            yield from walk_keys(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from walk_keys(v)
+
+
+def test_publish_writes_exactly_its_files(tmp_path):
+    summary = hand_summary()
+    for x in summary['runs']:
+        x.update(curve=[dict(iter=50, segm_mAP=0.1), dict(iter=100,
+                                                           segm_mAP=0.2)],
+                 predictions='fold0/seed0/full/test/predictions.pkl',
+                 data_root='fold0/seed0/data')
+    out = str(tmp_path / 'docs' / 'results')
+    paths = publish(summary, out)
+    expected = ['README.md', 'summary.json', 'component_study.png',
+                'val_curves.png']
+    assert [osp.basename(p) for p in paths] == expected == list(PUBLISHED)
+    assert sorted(os.listdir(out)) == sorted(expected)
+    with open(osp.join(out, 'summary.json')) as f:
+        small = json.load(f)
+    keys = set(walk_keys(small))
+    assert not keys & {'curve', 'predictions', 'data_root'}
+    assert small['paired'] == json.loads(json.dumps(summary['paired']))
+    # the README is the one its published summary gives
+    with open(osp.join(out, 'README.md')) as f:
+        assert f.read() == render_readme(small)
+
+
+def fake_work_dir(work, rng):
+    """result.json of 2 folds x 2 rows, seeded APs; no predictions (the
+    pooled evaluation is skipped), no models."""
+    metrics = {}
+    for fold in (0, 1):
+        for row in ('supervised', 'sd_teacher'):
+            ap = [round(float(v), 3) for v in rng.uniform(0.05, 0.5, 4)]
+            metrics[(row, fold)] = ap
+            run = osp.join(work, f'fold{fold}', f'seed{fold}', row)
+            os.makedirs(run)
+            with open(osp.join(run, 'result.json'), 'w') as f:
+                json.dump(dict(
+                    row=row, fold=fold, seed=fold,
+                    split=dict(seed=0, fold=fold, num_folds=2),
+                    metrics=dict(zip(METRICS, ap)),
+                    predictions=osp.join('missing', 'predictions.pkl'),
+                    data_root='missing', best_iter=100, stopped_iter=300,
+                    max_iters=400, train_seconds=10.0,
+                    train_cpu_seconds=20.0,
+                    curve=[dict(iter=100, **dict(zip(METRICS, ap)))]), f)
+    return metrics
+
+
+def test_summarize_only_and_publish_from_a_work_dir(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        'component_study_cli',
+        osp.join(REPO, 'tools', 'analysis', 'component_study.py'))
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    work, out = str(tmp_path / 'work'), str(tmp_path / 'published')
+    metrics = fake_work_dir(work, np.random.default_rng(0))
+    cwd = os.getcwd()
+    try:
+        cli.main(['--work-dir', work, '--folds', '2', '--summarize-only',
+                  '--publish', out])
+    finally:
+        os.chdir(cwd)
+    assert sorted(os.listdir(out)) == sorted(PUBLISHED)
+    assert {'README.md', 'summary.json', 'component_study.png',
+            'val_curves.png'} <= set(os.listdir(work))
+    with open(osp.join(out, 'README.md')) as f:
+        text = f.read()
+    # mean ± sample std of the two folds' APs, worked out here
+    for row, cells in zip(('supervised', 'sd_teacher'),
+                          table_after(text, '| row | runs |')):
+        a, b = metrics[(row, 0)], metrics[(row, 1)]
+        want = [f'{(x + y) / 2:.3f} ± {abs(x - y) / math.sqrt(2):.3f}'
+                for x, y in zip(a, b)]
+        assert cells == [f'`{row}`', '2'] + want
+    paired = table_after(text, '| row - against | n |')
+    assert [r[0] for r in paired] == ['`sd_teacher - supervised`']
+    with open(osp.join(work, 'README.md')) as f:
+        assert '--publish' in f.read()  # the command that wrote it
