@@ -331,18 +331,20 @@ def test_finished_runs_are_not_repeated(cli, tmp_path, capsys):
     assert 'restarting' in capsys.readouterr().out
 
 
-#: what results/component_study/.gitignore commits of a run
+#: what --summarize-only needs of a work dir copied to another machine
+#: (each run's result.json, train.json and test predictions, each fold's
+#: GT), without its models, logs and images
 COMMITTED = ('result.json', 'train.json', 'predictions.pkl', 'all.json')
 
 
-def test_committed_results_hold_in_another_checkout(cli, tmp_path):
+def test_copied_results_hold_on_another_machine(cli, tmp_path):
     gt = str(tmp_path / 'gt.json')
     write_gt(gt)
     work = str(tmp_path / 'here' / 'study')
     argv = ['--seeds', '0', '--folds', '2', '--rows', 'supervised', 'full',
             '--max-iters', '6', '--val-interval', '2']
     first = cli.main(['--work-dir', work] + argv, run_cmd=FakeTools(gt))
-    # the committed files only, in another place; the original is gone
+    # those files only, in another place; the original is gone
     there = str(tmp_path / 'there' / 'study')
     for folder, _, files in os.walk(work):
         for name in set(files) & set(COMMITTED):

@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--retrain-teachers', action='store_true',
         help='a student to train whose teacher has a result but no '
-        'checkpoint (committed results in a new checkout): train the '
+        'checkpoint (results copied to another machine): train the '
         'teacher again with its seed, and go on only if its dev curve and '
         'test metrics equal the recorded ones')
     parser.add_argument('--summarize-only', action='store_true',

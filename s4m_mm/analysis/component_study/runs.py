@@ -43,7 +43,7 @@ def read_json(path: str):
 
 def relative(work_dir: str, path: str) -> str:
     """``path`` as result.json records it: relative to the work dir, so
-    that a study's results (committed, or moved) hold on another machine."""
+    that a study's results (copied, or moved) hold on another machine."""
     return osp.relpath(path, work_dir)
 
 

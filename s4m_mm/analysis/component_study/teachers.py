@@ -19,8 +19,8 @@ REPRODUCED = ('curve', 'best_iter', 'stopped_iter', 'metrics')
 def check_teacher(args, fold: int, seed: int, row: str,
                   teacher: str) -> None:
     """A student still to train needs its teacher's checkpoint, which a
-    finished study keeps on disk but does not commit: refuse, naming it,
-    when it is gone (another checkout of committed results)."""
+    finished study keeps on disk: refuse, naming it, when it is gone (a
+    work dir copied without its models)."""
     done = osp.join(run_dir(args.work_dir, fold, seed, row), 'result.json')
     if osp.isfile(done) or osp.isfile(teacher):
         return
