@@ -8,12 +8,16 @@ import json
 import math
 import os
 import os.path as osp
+import re
+import subprocess
 
 import numpy as np
 import pytest
 
-from s4m_mm.analysis.component_study.publish import PUBLISHED, publish
+from s4m_mm.analysis.component_study.publish import (PUBLISHED, git_commit,
+                                                     publish, utc_now)
 from s4m_mm.analysis.component_study.readme import render_readme
+from s4m_mm.analysis.component_study.report import print_table
 from s4m_mm.analysis.component_study.statistics import t_threshold
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -223,3 +227,122 @@ def test_summarize_only_and_publish_from_a_work_dir(tmp_path):
     assert [r[0] for r in paired] == ['`sd_teacher - supervised`']
     with open(osp.join(work, 'README.md')) as f:
         assert '--publish' in f.read()  # the command that wrote it
+
+
+def with_times_and_pseudo_labels(summary):
+    """``summary`` with iterations, training times and, for ``full``, the
+    logged pseudo-label quality (arp not logged)."""
+    for a in summary['aggregate'].values():
+        a.update(best_iter=stat(125.0, 35.355, 25.0, 2),
+                 stopped_iter=stat(300.0, 0.0, 0.0, 2),
+                 train_seconds=stat(4492.4), train_cpu_seconds=stat(4466.2))
+    means = dict(teacher=(0.5, 0.25, 0.125), refined=(0.625, 0.375, 0.875),
+                 arp=(None, None, None))
+    summary['aggregate']['full']['pseudo_labels'] = {
+        stage: {m: stat(v) for m, v in zip(('iou', 'precision', 'recall'),
+                                           vals)}
+        for stage, vals in means.items()}
+    return summary
+
+
+def test_printed_tables_are_the_summary(capsys):
+    print_table(with_times_and_pseudo_labels(hand_summary()))
+    lines = capsys.readouterr().out.splitlines()
+
+    def rows_after(title_start, skip):
+        start = next(i for i, x in enumerate(lines)
+                     if x.startswith(title_start))
+        out = []
+        for line in lines[start + 1 + skip:]:
+            if not line:
+                break
+            out.append(line.split())
+        return out
+
+    assert rows_after('each run on', 2)[0] == [
+        'supervised', '0', '0', '0.100', '0.100', '0.100', '0.100', '50',
+        '150']
+    assert rows_after('AP of the predictions', 2) == [
+        ['supervised', '1', '2', '0.208', '0.399', '0.115', '0.247'],
+        ['0', 'seeds', '0,1', '0.208', '0.399', '0.115', '0.247'],
+        ['full', '1', '2', '0.329', '0.511', '0.221', '0.361'],
+        ['0', 'seeds', '0,1', '0.329', '0.511', '0.221', '0.361']]
+    assert rows_after('per-fold runs', 1)[1] == [
+        'full', '2', '0.333', '±', '0.044', '0.517', '±', '0.071', '0.224',
+        '±', '0.015', '0.366', '±', '0.028']
+    # mean ± std (sem = std / sqrt(3)), then each run's difference
+    paired = rows_after('paired differences', 1)
+    assert paired[0] == ['full', '-', 'supervised', '3', '0.050', '±',
+                         '0.010', '(0.006)', '0.100', '±', '0.100',
+                         '(0.058)', '0.020', '±', '0.030', '(0.017)',
+                         '-0.030', '±', '0.010', '(0.006)']
+    assert paired[3] == ['fold', '2', 'seed', '2', '+0.060', '+0.200',
+                         '+0.050', '-0.020']
+    assert rows_after('iterations over all runs', 1) == [
+        [row, '125', '±', '35', '300', '±', '0', '4492', '4466', '1']
+        for row in ('supervised', 'full')]
+    assert rows_after('pseudo-labels during training', 1) == [
+        ['full', '0.500', '/', '0.250', '/', '0.125', '0.625', '/', '0.375',
+         '/', '0.875', '-', '/', '-', '/', '-']]
+
+
+def test_no_paired_table_without_pairs(capsys):
+    summary = hand_summary()
+    summary['paired'] = {}
+    for a in with_times_and_pseudo_labels(summary)['aggregate'].values():
+        a.pop('pseudo_labels', None)
+    print_table(summary)
+    out = capsys.readouterr().out
+    assert 'paired differences' not in out and 'pseudo-labels' not in out
+    assert 'Paired differences' not in render_readme(summary)
+
+
+def git(repo, *cmd):
+    return subprocess.run(['git', '-C', repo, *cmd], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_git_commit_and_date(tmp_path):
+    repo = str(tmp_path / 'repo')
+    os.makedirs(repo)
+    git(repo, 'init', '-q')
+    with open(osp.join(repo, 'a.txt'), 'w') as f:
+        f.write('one\n')
+    git(repo, 'add', 'a.txt')
+    git(repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm',
+        'one')
+    head = git(repo, 'log', '-1', '--format=%H')
+    assert re.fullmatch('[0-9a-f]{40}', head)
+    assert git_commit(repo) == head
+    open(osp.join(repo, 'new.txt'), 'w').close()  # untracked: still clean
+    assert git_commit(repo) == head
+    with open(osp.join(repo, 'a.txt'), 'a') as f:
+        f.write('two\n')
+    assert git_commit(repo) == head + '+dirty'
+    assert git_commit(str(tmp_path)) is None  # no checkout there
+    assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00',
+                        utc_now())
+
+
+def test_published_summary_keeps_what_the_readme_cites(tmp_path):
+    summary = hand_summary()
+    summary['runs'][0].update(split=dict(seed=7, fold=1, num_folds=2),
+                              curve=[], config='x.py')
+    out = str(tmp_path / 'pub')
+    publish(summary, out)
+    publish(summary, out)  # again into the same folder: rewritten
+    with open(osp.join(out, 'summary.json')) as f:
+        small = json.load(f)
+    assert small['runs'][0] == dict(
+        row='full', fold=1, seed=1, split=dict(seed=7),
+        metrics=summary['runs'][0]['metrics'], best_iter=100,
+        stopped_iter=200, max_iters=400)
+    assert [(x['row'], x['fold']) for x in small['runs']] == [
+        ('full', 1), ('full', 0), ('supervised', 1), ('supervised', 0)]
+    assert (small['command'], small['date'], small['commit']) == (
+        'python x', '2026-01-02T03:04:05+00:00', 'abc123')
+    assert small['settings'] == dict(folds=2)
+    del summary['commit']
+    publish(summary, out)
+    with open(osp.join(out, 'summary.json')) as f:
+        assert 'commit' not in json.load(f)
