@@ -21,7 +21,7 @@ PUBLISHED = ('README.md', 'summary.json') + FIGURES
 RUN_KEYS = ('row', 'fold', 'seed', 'metrics', 'best_iter', 'stopped_iter',
             'max_iters', 'settings', 'machine')
 #: what it keeps of the call's settings
-SETTING_KEYS = ('folds', 'split_seed', 'num_labeled', 'num_dev', 'monitor',
+SETTING_KEYS = ('folds', 'num_labeled', 'num_dev', 'monitor',
                 'early_stopping_on')
 
 
