@@ -611,3 +611,31 @@ def test_times_only_of_runs_trained_in_one_process(tmp_path):
     assert agg['train_seconds']['values'] == [100.0, 300.0]
     assert agg['train_cpu_seconds']['mean'] == pytest.approx(400.0)
     assert agg['stopped_iter']['n'] == 3  # iterations: every run
+
+
+def test_summary_pools_in_fold_order_and_averages_pseudo_labels(tmp_path):
+    def run(row, fold, seed, quality=None):
+        x = dict(fake_result(row, fold, seed, 0.1, split_seed=7),
+                 best_iter=50, stopped_iter=250, train_seconds=1.0,
+                 train_cpu_seconds=2.0, predictions='missing.pkl',
+                 data_root='missing')
+        if quality is not None:
+            x['pseudo_labels'] = dict(teacher=dict(iou=quality),
+                                      refined=dict(iou=quality + 0.25))
+        return x
+
+    # given fold 1 first, and its seed below fold 0's: pooled by fold
+    summary = statistics.summarize(
+        [run('supervised', 1, 3), run('supervised', 0, 5),
+         run('full', 1, 3, quality=0.5), run('full', 0, 5, quality=0.25)],
+        2, str(tmp_path))
+    assert summary['pooled']['supervised'] == {
+        '7': dict(folds=[0, 1], seeds=[5, 3])}  # no predictions: no AP
+    agg = summary['aggregate']
+    assert 'pseudo_labels' not in agg['supervised']
+    quality = agg['full']['pseudo_labels']
+    assert quality['teacher']['iou']['values'] == [0.5, 0.25]
+    assert quality['refined']['iou']['mean'] == pytest.approx(0.625)
+    assert quality['arp']['iou']['n'] == 0  # not logged
+    assert statistics.mean_std_sem([]) == dict(n=0, mean=None, std=None,
+                                               sem=None, values=[])
