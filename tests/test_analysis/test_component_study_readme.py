@@ -346,3 +346,78 @@ def test_published_summary_keeps_what_the_readme_cites(tmp_path):
     publish(summary, out)
     with open(osp.join(out, 'summary.json')) as f:
         assert 'commit' not in json.load(f)
+
+
+def described_summary(split_seed=None):
+    """:func:`hand_summary` with the call's settings, the runs' settings
+    and machine, and (``split_seed``) one split seed for every run."""
+    summary = with_times_and_pseudo_labels(hand_summary())
+    summary['settings'] = dict(folds=2, num_labeled=3, num_dev=2,
+                               monitor='coco/segm_mAP',
+                               early_stopping_on='dev tiles')
+    for x in summary['runs']:
+        x.update(settings=dict(val_interval=50, patience=4, min_delta=0.001),
+                 machine=dict(cpu='CPU X', native_bf16=False, torch='2.0'))
+        if split_seed is not None:
+            x['split'] = dict(seed=split_seed)
+    return summary
+
+
+def section(text, title):
+    """The lines of the README section ``## title``, up to the next."""
+    lines = text.splitlines()
+    start = lines.index(f'## {title}')
+    end = next((i for i in range(start + 1, len(lines))
+                if lines[i].startswith('## ')), len(lines))
+    return lines[start + 1:end]
+
+
+def test_readme_says_what_was_run_and_how_to_run_it_again():
+    text = render_readme(described_summary())
+    assert section(text, 'What was run') == [
+        '', '- rows: `supervised`, `full`',
+        '- 2 (fold, seed) runs: fold 0 seed 0, fold 1 seed 1; 4 trained '
+        'models in all',
+        '- data: the 16 tiles split into 2 folds (split seed 0, 1); 3 '
+        'labeled and 2 dev tiles outside the test fold',
+        '- early stopping on `coco/segm_mAP` of the dev tiles',
+        '- trained on CPU X (native bf16: False), torch 2.0', '']
+    again = ['python tools/analysis/component_study.py \\',
+             '    --work-dir work_dirs/component_study \\',
+             '    --folds 2 \\', '    --runs 0:0 1:1 \\',
+             '    --rows supervised full \\',
+             '    --max-iters supervised=400 full=400 \\',
+             '    --val-interval 50 \\', '    --patience 4 \\',
+             '    --min-delta 0.001']
+    made = section(text, 'How it was made')
+    assert made[-len(again) - 1:] == again + ['```']
+    assert 'commit: abc123.\n\nThe runs, trained again' in text
+    # one split seed for runs trained with other seeds: --split-seed
+    seeded = section(render_readme(described_summary(split_seed=7)),
+                     'How it was made')
+    assert '    --runs 0:0 1:1 \\' in seeded
+    assert seeded[seeded.index('    --runs 0:0 1:1 \\') + 1] == \
+        '    --split-seed 7 \\'
+    # the split of each run's own seed (the default): no --split-seed
+    assert not any('--split-seed' in line for line in made)
+
+
+def test_readme_how_to_read_figures_and_pseudo_labels():
+    text = render_readme(described_summary())
+    read = ' '.join(section(text, 'How to read them'))
+    # 1 pair of rows x 4 metrics; 3 runs: t of 2 d.o.f.
+    assert '(column `t 95 %`: 4.30 for 3 runs)' in read
+    assert 'With 4 cells, some pass by chance' in read
+    assert section(text, 'Figures') == [
+        '', '![component_study.png](component_study.png)',
+        '![val_curves.png](val_curves.png)', '']
+    assert '## Figures' not in render_readme(described_summary(), ())
+    assert table_after(text, '| row | teacher |') == [
+        ['`full`', '0.500 / 0.250 / 0.125', '0.625 / 0.375 / 0.875',
+         '- / - / -']]
+    summary = described_summary()
+    del summary['aggregate']['full']['pseudo_labels']
+    summary['paired'] = {}
+    bare = render_readme(summary)
+    assert 'Pseudo-labels during training' not in bare
+    assert '## How to read them' not in bare
