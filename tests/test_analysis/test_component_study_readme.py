@@ -398,8 +398,15 @@ def test_readme_says_what_was_run_and_how_to_run_it_again():
     assert '    --runs 0:0 1:1 \\' in seeded
     assert seeded[seeded.index('    --runs 0:0 1:1 \\') + 1] == \
         '    --split-seed 7 \\'
-    # the split of each run's own seed (the default): no --split-seed
+    # the split of each run's own seed (the default): no --split-seed,
+    # also when every run has one seed (5), unlike its fold
     assert not any('--split-seed' in line for line in made)
+    one_seed = described_summary(split_seed=5)
+    for x in one_seed['runs']:
+        x['seed'] = 5
+    one = section(render_readme(one_seed), 'How it was made')
+    assert '    --runs 0:5 1:5 \\' in one
+    assert not any('--split-seed' in line for line in one)
 
 
 def test_readme_how_to_read_figures_and_pseudo_labels():
