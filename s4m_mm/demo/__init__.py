@@ -11,9 +11,10 @@
 - :mod:`~s4m_mm.demo.training_log`, :mod:`~s4m_mm.demo.table`: the
   pseudo-label quality a training logged, the printed table.
 
-Nothing in the library imports this package. The stages run the tools of the
-source checkout, so the demo
-needs s4m-mm installed from it (``pip install -e .``).
+Nothing in the library imports this package (``tests/test_package_layers.py``
+fails on an import of it from below). The stages run the tools of the
+source checkout, so the demo needs s4m-mm installed from it (``pip install
+-e .``).
 """
 from .commands import (BASELINE, MEAN_TEACHER, ROOT, STUDENT, TEACHER,
                        data_options, evaluate, last_checkpoint, prepare_data,

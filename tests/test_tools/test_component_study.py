@@ -1,7 +1,8 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""tools/analysis/component_study.py without training: the k-fold split,
-the statistics, AP pooled over folds, resumability (a fake runner stands in
-for the tools the study launches) and refused arguments."""
+"""The component study without training (s4m_mm.analysis.component_study
+and its command line, tools/analysis/component_study.py): the k-fold
+split, the statistics, AP pooled over folds, resumability (a fake runner
+stands in for the tools the study launches) and refused arguments."""
 import importlib.util
 import json
 import math
@@ -16,6 +17,7 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
+from s4m_mm.analysis.component_study import plan, report, runs, statistics
 from s4m_mm.demo import logged_pseudo_label_quality
 from s4m_mm.demo.nuclei_data import build_nuclei_dataset, fold_tiles
 from s4m_mm.testing import get_repo_root
@@ -24,7 +26,9 @@ REPO = get_repo_root()
 
 
 @pytest.fixture(scope='module')
-def study():
+def cli():
+    """The command line, tools/analysis/component_study.py, loaded from its
+    file (tools/ is no package)."""
     path = osp.join(REPO, 'tools', 'analysis', 'component_study.py')
     spec = importlib.util.spec_from_file_location('component_study', path)
     module = importlib.util.module_from_spec(spec)
@@ -101,8 +105,8 @@ def test_fold_dataset_files(tmp_path):
 # ------------------------------------------------------------ statistics
 
 
-def test_mean_std_sem_by_hand(study):
-    stats = study.mean_std_sem([0.1, 0.2, 0.4])
+def test_mean_std_sem_by_hand():
+    stats = statistics.mean_std_sem([0.1, 0.2, 0.4])
     mean = 0.7 / 3
     std = math.sqrt(((0.1 - mean)**2 + (0.2 - mean)**2 +
                      (0.4 - mean)**2) / 2)  # sample std, n - 1
@@ -110,7 +114,7 @@ def test_mean_std_sem_by_hand(study):
     assert stats['mean'] == pytest.approx(mean)
     assert stats['std'] == pytest.approx(std) == pytest.approx(0.152753, 1e-5)
     assert stats['sem'] == pytest.approx(std / math.sqrt(3))
-    one = study.mean_std_sem([0.5])
+    one = statistics.mean_std_sem([0.5])
     assert one['mean'] == 0.5 and one['std'] is None and one['sem'] is None
 
 
@@ -149,18 +153,18 @@ def write_predictions(path, img_id, yx, size=16, score=0.9):
         pickle.dump([sample], f)
 
 
-def test_pooled_ap_is_one_evaluation_of_all_folds(study, tmp_path):
+def test_pooled_ap_is_one_evaluation_of_all_folds(tmp_path):
     gt = str(tmp_path / 'all.json')
     write_gt(gt)
     right = [str(tmp_path / 'a.pkl'), str(tmp_path / 'b.pkl')]
     write_predictions(right[0], 1, (2, 2))
     write_predictions(right[1], 2, (8, 8))
-    perfect = study.pooled_metrics(gt, right)
+    perfect = statistics.pooled_metrics(gt, right)
     assert perfect['segm_mAP'] == pytest.approx(1.0)
     assert perfect['bbox_mAP'] == pytest.approx(1.0)
     assert (perfect['num_images'], perfect['num_instances']) == (2, 2)
     # one fold alone: its own image only, not the other fold's missed GT
-    assert study.pooled_metrics(gt, right[:1])['segm_mAP'] == \
+    assert statistics.pooled_metrics(gt, right[:1])['segm_mAP'] == \
         pytest.approx(1.0)
     # fold b misses its nucleus with a higher score than fold a's hit: in
     # one ranking of both folds the FP comes first, so precision is 1/2 up
@@ -169,11 +173,11 @@ def test_pooled_ap_is_one_evaluation_of_all_folds(study, tmp_path):
     # be (1 + 0) / 2, and a hit ranked first would give 51 / 101.
     wrong = str(tmp_path / 'c.pkl')
     write_predictions(wrong, 2, (0, 9), score=0.95)
-    pooled = study.pooled_metrics(gt, [right[0], wrong])
+    pooled = statistics.pooled_metrics(gt, [right[0], wrong])
     assert pooled['segm_mAP'] == pytest.approx(51 * 0.5 / 101, abs=5e-4)
     assert pooled['bbox_mAP'] == pytest.approx(51 * 0.5 / 101, abs=5e-4)
     with pytest.raises(ValueError, match='predicted twice'):
-        study.pooled_metrics(gt, [right[0], right[0]])
+        statistics.pooled_metrics(gt, [right[0], right[0]])
 
 
 # ------------------------------------------ resumability, fake runner
@@ -246,7 +250,7 @@ class FakeTools:
         return [tool for tool, _ in self.calls]
 
 
-def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
+def test_finished_runs_are_not_repeated(cli, tmp_path, capsys):
     gt = str(tmp_path / 'gt.json')
     write_gt(gt)
     work = str(tmp_path / 'study')
@@ -254,7 +258,7 @@ def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
             '--rows', 'supervised', 'full', '--max-iters', '6',
             '--val-interval', '2']
     fake = FakeTools(gt)
-    summary = study.main(argv, run_cmd=fake)
+    summary = cli.main(argv, run_cmd=fake)
     # sd_teacher joins for the student; each fold's data is built once
     assert fake.tools() == ['prepare_nuclei_demo.py', 'train.py', 'test.py',
                             'train.py', 'test.py', 'train.py',
@@ -264,7 +268,7 @@ def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
     student_train = [c for t, c in fake.calls if t == 'train.py'][2]
     assert ('default_hooks.teacher_schedule.teacher_checkpoint='
             f'{teacher}') in student_train
-    result = study.read_json(osp.join(work, 'fold0', 'seed0', 'full',
+    result = runs.read_json(osp.join(work, 'fold0', 'seed0', 'full',
                                       'result.json'))
     assert (result['best_iter'], result['stopped_iter']) == (4, 6)
     assert [p['segm_mAP'] for p in result['curve']] == [0.1, 0.3, 0.2]
@@ -293,10 +297,10 @@ def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
     # everything done: nothing runs again, even with other settings
     # (noted)
     again = FakeTools(gt)
-    study.main(argv, run_cmd=again)
+    cli.main(argv, run_cmd=again)
     assert again.calls == []
     assert 'note: it ran with' not in capsys.readouterr().out
-    study.main(argv + ['--patience', '9'], run_cmd=again)
+    cli.main(argv + ['--patience', '9'], run_cmd=again)
     assert again.calls == []
     assert "note: it ran with {'val_interval': 2, 'patience': 4" in \
         capsys.readouterr().out
@@ -305,7 +309,7 @@ def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
     run = osp.join(work, 'fold1', 'seed0', 'full')
     os.remove(osp.join(run, 'result.json'))
     again = FakeTools(gt)
-    study.main(argv, run_cmd=again)
+    cli.main(argv, run_cmd=again)
     assert again.tools() == ['test.py']
 
     # cut off in training: started again from scratch, or with --resume
@@ -314,32 +318,34 @@ def test_finished_runs_are_not_repeated(study, tmp_path, capsys):
         os.remove(osp.join(run, name))
     open(osp.join(run, 'stale.log'), 'w').close()
     again = FakeTools(gt)
-    study.main(argv + ['--resume'], run_cmd=again)
+    cli.main(argv + ['--resume'], run_cmd=again)
     assert again.tools() == ['train.py', 's4m_to_mask2former.py', 'test.py']
     assert again.calls[0][1][-1] == '--resume'
     assert osp.isfile(osp.join(run, 'stale.log'))  # continued in place
     for name in ('result.json', 'train.json'):
         os.remove(osp.join(run, name))
     again = FakeTools(gt)
-    study.main(argv, run_cmd=again)
+    cli.main(argv, run_cmd=again)
     assert again.tools() == ['train.py', 's4m_to_mask2former.py', 'test.py']
     assert '--resume' not in again.calls[0][1]
     assert not osp.exists(osp.join(run, 'stale.log'))  # from scratch
     assert 'restarting' in capsys.readouterr().out
 
 
-#: what results/component_study/.gitignore commits of a run
+#: what --summarize-only needs of a work dir copied to another machine
+#: (each run's result.json, train.json and test predictions, each fold's
+#: GT), without its models, logs and images
 COMMITTED = ('result.json', 'train.json', 'predictions.pkl', 'all.json')
 
 
-def test_committed_results_hold_in_another_checkout(study, tmp_path):
+def test_copied_results_hold_on_another_machine(cli, tmp_path):
     gt = str(tmp_path / 'gt.json')
     write_gt(gt)
     work = str(tmp_path / 'here' / 'study')
     argv = ['--seeds', '0', '--folds', '2', '--rows', 'supervised', 'full',
             '--max-iters', '6', '--val-interval', '2']
-    first = study.main(['--work-dir', work] + argv, run_cmd=FakeTools(gt))
-    # the committed files only, in another place; the original is gone
+    first = cli.main(['--work-dir', work] + argv, run_cmd=FakeTools(gt))
+    # those files only, in another place; the original is gone
     there = str(tmp_path / 'there' / 'study')
     for folder, _, files in os.walk(work):
         for name in set(files) & set(COMMITTED):
@@ -347,7 +353,7 @@ def test_committed_results_hold_in_another_checkout(study, tmp_path):
             os.makedirs(dst, exist_ok=True)
             os.rename(osp.join(folder, name), osp.join(dst, name))
     shutil.rmtree(work)
-    again = study.main(['--work-dir', there, '--folds', '2',
+    again = cli.main(['--work-dir', there, '--folds', '2',
                         '--summarize-only'])
     assert again['pooled'] == first['pooled']
     assert again['pooled']['full']['0']['segm_mAP'] == pytest.approx(1.0)
@@ -359,22 +365,22 @@ def test_committed_results_hold_in_another_checkout(study, tmp_path):
                        match=r'fold 1, seed 0 needs its teacher checkpoint '
                        r'.*fold1/seed0/sd_teacher/best_coco_segm_mAP_iter_4'
                        r'.*--retrain-teachers'):
-        study.main(['--work-dir', there] + argv, run_cmd=FakeTools(gt))
+        cli.main(['--work-dir', there] + argv, run_cmd=FakeTools(gt))
 
     # --retrain-teachers: a recorded teacher that is not reproduced is put
     # back and no student trains from the other model
     teacher_dir = osp.join(there, 'fold1', 'seed0', 'sd_teacher')
-    recorded = study.read_json(osp.join(teacher_dir, 'result.json'))
+    recorded = runs.read_json(osp.join(teacher_dir, 'result.json'))
     planted = dict(recorded, curve=[dict(recorded['curve'][0],
                                          segm_mAP=0.9)] +
                    recorded['curve'][1:])
-    study.write_json(osp.join(teacher_dir, 'result.json'), planted)
+    runs.write_json(osp.join(teacher_dir, 'result.json'), planted)
     fake = FakeTools(gt)
     with pytest.raises(RuntimeError, match=r"differs from the recorded one "
                        r"in \['curve'\]"):
-        study.main(['--work-dir', there, '--retrain-teachers'] + argv,
+        cli.main(['--work-dir', there, '--retrain-teachers'] + argv,
                    run_cmd=fake)
-    assert study.read_json(osp.join(teacher_dir, 'result.json')) == planted
+    assert runs.read_json(osp.join(teacher_dir, 'result.json')) == planted
     assert 's4m_to_mask2former.py' not in fake.tools()
     assert not [f for f in os.listdir(teacher_dir) if f.endswith('.pth')]
 
@@ -386,14 +392,14 @@ def test_committed_results_hold_in_another_checkout(study, tmp_path):
             super().__call__(cmd)
 
     with pytest.raises(KeyboardInterrupt):
-        study.main(['--work-dir', there, '--retrain-teachers'] + argv,
+        cli.main(['--work-dir', there, '--retrain-teachers'] + argv,
                    run_cmd=Broken(gt))
-    assert study.read_json(osp.join(teacher_dir, 'result.json')) == planted
-    assert study.read_json(osp.join(teacher_dir, 'train.json'))
+    assert runs.read_json(osp.join(teacher_dir, 'result.json')) == planted
+    assert runs.read_json(osp.join(teacher_dir, 'train.json'))
     # reproduced (the fake tools are deterministic): the students train
-    study.write_json(osp.join(teacher_dir, 'result.json'), recorded)
+    runs.write_json(osp.join(teacher_dir, 'result.json'), recorded)
     fake = FakeTools(gt)
-    study.main(['--work-dir', there, '--retrain-teachers'] + argv,
+    cli.main(['--work-dir', there, '--retrain-teachers'] + argv,
                run_cmd=fake)
     assert fake.tools() == ['train.py', 'test.py', 'train.py',
                             's4m_to_mask2former.py', 'test.py']
@@ -402,21 +408,21 @@ def test_committed_results_hold_in_another_checkout(study, tmp_path):
             f'{teacher_dir}/best_coco_segm_mAP_iter_4.pth') in student
     # nothing is missing any more: nothing runs
     fake = FakeTools(gt)
-    study.main(['--work-dir', there, '--retrain-teachers'] + argv,
+    cli.main(['--work-dir', there, '--retrain-teachers'] + argv,
                run_cmd=fake)
     assert fake.calls == []
 
 
-def test_other_split_settings_in_a_work_dir_are_refused(study, tmp_path):
+def test_other_split_settings_in_a_work_dir_are_refused(cli, tmp_path):
     gt = str(tmp_path / 'gt.json')
     write_gt(gt)
     work = str(tmp_path / 'study')
     argv = ['--work-dir', work, '--seeds', '0', '--folds', '2',
             '--fold-ids', '0', '--rows', 'supervised']
-    study.main(argv, run_cmd=FakeTools(gt))
+    cli.main(argv, run_cmd=FakeTools(gt))
     os.remove(osp.join(work, 'fold0', 'seed0', 'supervised', 'result.json'))
     with pytest.raises(RuntimeError, match='another --work-dir'):
-        study.main(argv + ['--num-dev', '1'], run_cmd=FakeTools(gt))
+        cli.main(argv + ['--num-dev', '1'], run_cmd=FakeTools(gt))
 
 
 @pytest.mark.parametrize('argv, message', [
@@ -426,17 +432,17 @@ def test_other_split_settings_in_a_work_dir_are_refused(study, tmp_path):
     (['--max-iters', 'teacher=5'], "unknown row 'teacher'"),
     (['--max-iters', '0'], 'N must be an integer >= 1'),
 ])
-def test_bad_arguments_are_refused(study, argv, message, capsys):
+def test_bad_arguments_are_refused(cli, argv, message, capsys):
     with pytest.raises(SystemExit):
-        study.parse_args(argv)
+        cli.parse_args(argv)
     assert message in capsys.readouterr().err
 
 
-def test_rows_in_order_with_their_teacher(study):
-    args = study.parse_args(['--rows', 'full', 'supervised', '--max-iters',
+def test_rows_in_order_with_their_teacher(cli):
+    args = cli.parse_args(['--rows', 'full', 'supervised', '--max-iters',
                              '50', 'full=7'])
     assert args.rows == ['supervised', 'sd_teacher', 'full']
-    assert args.max_iters == dict(dict.fromkeys(study.ROWS, 50), full=7)
+    assert args.max_iters == dict(dict.fromkeys(plan.ROWS, 50), full=7)
     # the study imports s4m_mm.demo, not tools/run_demo.py off sys.path
     assert osp.join(REPO, 'tools') not in sys.path
 
@@ -444,12 +450,12 @@ def test_rows_in_order_with_their_teacher(study):
 # ------------------------------------- one seed per fold, paired rows
 
 
-def test_one_seed_per_fold_pools_every_tile_once(study, tmp_path):
+def test_one_seed_per_fold_pools_every_tile_once(cli, tmp_path):
     gt = str(tmp_path / 'gt.json')
     write_gt(gt)
     work = str(tmp_path / 'study')
     fake = FakeTools(gt)
-    summary = study.main(['--work-dir', work, '--folds', '2', '--split-seed',
+    summary = cli.main(['--work-dir', work, '--folds', '2', '--split-seed',
                           '7', '--runs', '0:3', '1:5', '--rows',
                           'supervised', '--max-iters', '6'], run_cmd=fake)
     # both folds cut from the split of seed 7, each trained with its seed
@@ -468,10 +474,10 @@ def test_one_seed_per_fold_pools_every_tile_once(study, tmp_path):
     assert summary['aggregate']['supervised']['complete']
 
 
-def test_runs_argument(study, capsys):
-    args = study.parse_args(['--folds', '4', '--runs', '2:1', '0:0'])
+def test_runs_argument(cli, capsys):
+    args = cli.parse_args(['--folds', '4', '--runs', '2:1', '0:0'])
     assert args.runs == [(2, 1), (0, 0)]  # in the order given
-    crossed = study.parse_args(['--folds', '2', '--seeds', '4', '5'])
+    crossed = cli.parse_args(['--folds', '2', '--seeds', '4', '5'])
     assert crossed.runs == [(0, 4), (1, 4), (0, 5), (1, 5)]
     for argv, message in ((['--runs', '4:0'], 'fold 4 out of range'),
                           (['--runs', '1-1'], 'expected FOLD:SEED'),
@@ -482,7 +488,7 @@ def test_runs_argument(study, capsys):
                           (['--runs', '0:0', '--fold-ids', '0'],
                            'without --seeds and --fold-ids')):
         with pytest.raises(SystemExit):
-            study.parse_args(argv)
+            cli.parse_args(argv)
         assert message in capsys.readouterr().err
 
 
@@ -493,25 +499,25 @@ def fake_result(row, fold, seed, segm, split_seed=None):
                              bbox_mAP=0.0, bbox_mAP_50=0.0))
 
 
-def test_pooling_groups(study):
+def test_pooling_groups():
     rotated = [fake_result('full', f, 10 + f, 0.1, split_seed=0)
                for f in range(3)]
     assert {k: [(x['fold'], x['seed']) for x in v]
-            for k, v in study.pooling_groups(rotated).items()} == \
+            for k, v in statistics.pooling_groups(rotated).items()} == \
         {'0': [(0, 10), (1, 11), (2, 12)]}
     # a split whose folds have several seeds: pooled per seed
     crossed = [fake_result('full', f, s, 0.1, split_seed=0)
                for s in (1, 2) for f in range(2)]
     assert {k: [(x['fold'], x['seed']) for x in v]
-            for k, v in study.pooling_groups(crossed).items()} == \
+            for k, v in statistics.pooling_groups(crossed).items()} == \
         {'0/1': [(0, 1), (1, 1)], '0/2': [(0, 2), (1, 2)]}
     # the default split (seeded by the training seed): one pool a seed
     default = [fake_result('full', f, s, 0.1) for s in (1, 2)
                for f in range(2)]
-    assert sorted(study.pooling_groups(default)) == ['1', '2']
+    assert sorted(statistics.pooling_groups(default)) == ['1', '2']
 
 
-def test_paired_differences_by_hand(study):
+def test_paired_differences_by_hand():
     results = [
         fake_result('mean_teacher', 0, 0, 0.10),
         fake_result('full', 0, 0, 0.15),
@@ -522,7 +528,7 @@ def test_paired_differences_by_hand(study):
         fake_result('full', 3, 3, 0.90),  # no mean teacher: not paired
         fake_result('supervised', 0, 0, 0.05),
     ]
-    paired = study.paired_differences(results)
+    paired = statistics.paired_differences(results)
     assert list(paired) == ['full - mean_teacher']
     e = paired['full - mean_teacher']
     assert e['runs'] == [[0, 0], [1, 1], [2, 2]]
@@ -536,7 +542,7 @@ def test_paired_differences_by_hand(study):
     assert e['segm_mAP_50']['mean'] == pytest.approx(0.1)
 
 
-def test_each_run_printed_in_row_order(study, capsys):
+def test_each_run_printed_in_row_order(capsys):
     runs = [
         dict(fake_result('full', 1, 1, 0.25), best_iter=100, stopped_iter=300),
         dict(fake_result('supervised', 1, 1, 0.125), best_iter=250,
@@ -544,7 +550,7 @@ def test_each_run_printed_in_row_order(study, capsys):
         dict(fake_result('supervised', 0, 0, 0.5), best_iter=500,
              stopped_iter=700),
     ]
-    study.print_runs(runs)
+    report.print_runs(runs)
     lines = capsys.readouterr().out.splitlines()
     table = [line.split() for line in lines[lines.index(
         next(x for x in lines if x.startswith('---'))) + 1:]]
@@ -566,7 +572,7 @@ def write_scalars(stage_dir, stamp, records):
         f.write('\n'.join(json.dumps(r) for r in records) + '\n')
 
 
-def test_pseudo_label_quality_of_a_resumed_run(study, tmp_path):
+def test_pseudo_label_quality_of_a_resumed_run(tmp_path):
     """A run cut off after step 30 and resumed from its checkpoint at 20:
     step 30 is logged again by the second process, whose values count."""
     stage = str(tmp_path / 'full')
@@ -592,17 +598,45 @@ def test_pseudo_label_quality_of_a_resumed_run(study, tmp_path):
         quality(stage, resumed=True)
 
 
-def test_times_only_of_runs_trained_in_one_process(study, tmp_path):
+def test_times_only_of_runs_trained_in_one_process(tmp_path):
     def run(fold, seconds, **extra):
         return dict(fake_result('supervised', fold, fold, 0.1), best_iter=50,
                     stopped_iter=250, train_seconds=seconds,
                     train_cpu_seconds=2 * seconds, predictions='missing.pkl',
                     data_root='missing', **extra)
 
-    summary = study.summarize(
+    summary = statistics.summarize(
         [run(0, 100.0), run(1, 300.0, resumed=False),
          run(2, 30.0, resumed=True)], 4, str(tmp_path))
     agg = summary['aggregate']['supervised']
     assert agg['train_seconds']['values'] == [100.0, 300.0]
     assert agg['train_cpu_seconds']['mean'] == pytest.approx(400.0)
     assert agg['stopped_iter']['n'] == 3  # iterations: every run
+
+
+def test_summary_pools_in_fold_order_and_averages_pseudo_labels(tmp_path):
+    def run(row, fold, seed, quality=None):
+        x = dict(fake_result(row, fold, seed, 0.1, split_seed=7),
+                 best_iter=50, stopped_iter=250, train_seconds=1.0,
+                 train_cpu_seconds=2.0, predictions='missing.pkl',
+                 data_root='missing')
+        if quality is not None:
+            x['pseudo_labels'] = dict(teacher=dict(iou=quality),
+                                      refined=dict(iou=quality + 0.25))
+        return x
+
+    # given fold 1 first, and its seed below fold 0's: pooled by fold
+    summary = statistics.summarize(
+        [run('supervised', 1, 3), run('supervised', 0, 5),
+         run('full', 1, 3, quality=0.5), run('full', 0, 5, quality=0.25)],
+        2, str(tmp_path))
+    assert summary['pooled']['supervised'] == {
+        '7': dict(folds=[0, 1], seeds=[5, 3])}  # no predictions: no AP
+    agg = summary['aggregate']
+    assert 'pseudo_labels' not in agg['supervised']
+    quality = agg['full']['pseudo_labels']
+    assert quality['teacher']['iou']['values'] == [0.5, 0.25]
+    assert quality['refined']['iou']['mean'] == pytest.approx(0.625)
+    assert quality['arp']['iou']['n'] == 0  # not logged
+    assert statistics.mean_std_sem([]) == dict(n=0, mean=None, std=None,
+                                               sem=None, values=[])

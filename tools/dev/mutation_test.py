@@ -151,6 +151,48 @@ MODULES: Dict[str, tuple] = {
     's4m': ('s4m_mm/models/detectors/s4m.py', [
         'tests/test_models/test_detectors/test_s4m.py',
     ]),
+    # the analysis and demo code above the library
+    'benchmark': ('s4m_mm/analysis/benchmark.py', [
+        'tests/test_analysis/test_benchmark.py',
+    ]),
+    'cost_model': ('s4m_mm/analysis/cost_model.py', [
+        'tests/test_analysis/test_cost_model.py',
+    ]),
+    'flops': ('s4m_mm/analysis/flops.py', [
+        'tests/test_analysis/test_flops.py',
+        'tests/test_analysis/test_cost_model.py',
+    ]),
+    'study_statistics': ('s4m_mm/analysis/component_study/statistics.py', [
+        'tests/test_tools/test_component_study.py',
+        'tests/test_analysis/test_component_study_readme.py',
+    ]),
+    'study_report': ('s4m_mm/analysis/component_study/report.py', [
+        'tests/test_tools/test_component_study.py',
+        'tests/test_analysis/test_component_study_readme.py',
+    ]),
+    'study_readme': ('s4m_mm/analysis/component_study/readme.py', [
+        'tests/test_analysis/test_component_study_readme.py',
+    ]),
+    'study_publish': ('s4m_mm/analysis/component_study/publish.py', [
+        'tests/test_analysis/test_component_study_readme.py',
+    ]),
+    'demo_data': ('s4m_mm/demo/nuclei_data.py', [
+        'tests/test_demo/test_nuclei_data.py',
+        'tests/test_tools/test_component_study.py',
+    ]),
+    'demo_commands': ('s4m_mm/demo/commands.py', [
+        'tests/test_demo/test_stages.py',
+    ]),
+    'demo_stages': ('s4m_mm/demo/stages.py', [
+        'tests/test_demo/test_stages.py',
+    ]),
+    'demo_table': ('s4m_mm/demo/table.py', [
+        'tests/test_demo/test_stages.py',
+    ]),
+    'demo_training_log': ('s4m_mm/demo/training_log.py', [
+        'tests/test_demo/test_stages.py',
+        'tests/test_tools/test_component_study.py',
+    ]),
 }
 
 #: functions whose bodies are not mutated (text for people)
