@@ -13,6 +13,7 @@ from s4m_mm.evaluation import replay_arp_masks
 from s4m_mm.models.data_preprocessors import AdaptiveRandomPaste
 from s4m_mm.models.data_preprocessors.adaptive_random_paste import \
     remove_occluded_pixels
+from s4m_mm.testing.batch_augments import BAD_BATCH_AUGMENT_INPUTS
 
 H, W = 32, 96  # a wide batch
 
@@ -227,13 +228,7 @@ def test_boundary_settings_are_accepted():
     assert mix.scale_jitter == (0.1, 0.1) and mix.prob == 0.0
 
 
-@pytest.mark.parametrize('make,message', [
-    (lambda x, s: (x[:, 0], s), r'\(B, 3, H, W\) tensor'),
-    (lambda x, s: (x[:, :1], s), r'\(B, 3, H, W\) tensor'),
-    (lambda x, s: (x.long(), s), 'float tensor'),
-    (lambda x, s: (x, None), 'len\\(data_samples\\)=None'),
-    (lambda x, s: (x, s[:2]), 'len\\(data_samples\\)=2 must equal'),
-])
+@pytest.mark.parametrize('make,message', BAD_BATCH_AUGMENT_INPUTS)
 def test_bad_inputs_are_named(make, message):
     inputs, samples, _ = wide_batch([[(i, (0, 8, 0, 8))] for i in range(3)])
     with pytest.raises(ValueError, match=message):

@@ -13,6 +13,7 @@ from mmdet.structures import DetDataSample
 from s4m_mm.models.data_preprocessors import StrongPhotometricAug
 from s4m_mm.models.data_preprocessors.strong_photometric_aug import (
     DEFAULT_PHOTOMETRIC, blur_kernel_size)
+from s4m_mm.testing.batch_augments import BAD_BATCH_AUGMENT_INPUTS
 
 torch.set_num_threads(1)
 
@@ -76,13 +77,7 @@ def test_boundary_settings_are_accepted():
     assert StrongPhotometricAug(hue=0.0).hue == 0.0
 
 
-@pytest.mark.parametrize('make,message', [
-    (lambda x, s: (x[:, 0], s), r'\(B, 3, H, W\) tensor'),
-    (lambda x, s: (x[:, :1], s), r'\(B, 3, H, W\) tensor'),
-    (lambda x, s: (x.long(), s), 'float tensor'),
-    (lambda x, s: (x, None), 'len\\(data_samples\\)=None'),
-    (lambda x, s: (x, s[:2]), 'len\\(data_samples\\)=2 must equal'),
-])
+@pytest.mark.parametrize('make,message', BAD_BATCH_AUGMENT_INPUTS)
 def test_bad_inputs_are_named(make, message):
     inputs, samples = batch(3)
     with pytest.raises(ValueError, match='StrongPhotometricAug: .*' +
