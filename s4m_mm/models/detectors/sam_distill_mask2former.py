@@ -73,11 +73,15 @@ class SAMDistillMask2Former(Mask2Former):
                 f'SAMDistillMask2FormerHead, got '
                 f'{type(self.panoptic_head).__name__}')
         self.sd_chunk = sd_chunk
-        self.sd_frame = sd_frame
         #: the frozen SAM with its source frame, store and SD bank
         self.predictor = SAMPredictor(
             sam, sd_frame, store=sd_store, source_loader=source_loader,
             sd_bank=sd_bank, owner='model.sd_frame')
+
+    @property
+    def sd_frame(self) -> str:
+        """Where SAM runs for L_SD, ``'view'`` or ``'source'``."""
+        return self.predictor.frame
 
     def input_rgb(self, batch_inputs: Tensor) -> Tensor:
         """Undo the data preprocessor's normalisation: ``(B, 3, H, W)`` RGB

@@ -103,11 +103,15 @@ class SAMPseudoLabelRefiner(nn.Module):
         self.num_points = num_points
         self.point_sampling = point_sampling
         self.gate = gate
-        self.frame = frame
         #: the frozen SAM with its source frame and store
         self.predictor = SAMPredictor(
             sam, frame, store=store, source_loader=source_loader,
             owner='model.refiner.frame')
+
+    @property
+    def frame(self) -> str:
+        """Where SAM runs, ``'view'`` or ``'source'`` (its predictor's)."""
+        return self.predictor.frame
 
     def prompts(self, instances: List[InstanceData], input_hw,
                 generator: Optional[torch.Generator] = None) -> Dict:
