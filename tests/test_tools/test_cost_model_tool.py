@@ -32,7 +32,7 @@ def test_one_image_counts_scale_with_the_batch(repo_root):
     torch.manual_seed(0)
     model = build_model(cfg.model)
     forward, upsample = tool.teacher_flops(model, HW)
-    two = count_flops(model.teacher_raw_outputs, torch.randn(2, 3, *HW),
+    two = count_flops(tool.teacher_forward(model), torch.randn(2, 3, *HW),
                       [tool.sample_with_instances(HW, 1) for _ in range(2)])
     assert forward > 0 and two.total == 2 * forward
     # 16 x 16 logits to 64 x 64, bilinear: 7 FLOPs a value

@@ -11,7 +11,7 @@ resampling and the CPU's fused attention: :mod:`s4m_mm.analysis.flops`) on the
 real modules of the config, built with random weights (FLOPs do not depend
 on the weights):
 
-- ``teacher``: ``S4M.teacher_raw_outputs`` of one image on the CPU, times
+- ``teacher``: ``QueryPseudoLabeler.raw_outputs`` of one image on the CPU, times
   the unlabeled images, and the upsampling of the selected instances'
   logits (``upsample_logits``, N a image);
 - ``student``: ``student.loss`` + ``backward()`` of one labeled image with
@@ -37,6 +37,7 @@ Examples::
         --sam-types vit_h --out cost.json
 """
 import argparse
+import functools
 import gc
 import time
 
@@ -178,12 +179,18 @@ def sample_with_instances(hw, num_instances: int) -> DetDataSample:
     return sample
 
 
+def teacher_forward(model):
+    """The Mask2Former teacher's raw outputs of ``(image, samples)``
+    (:meth:`QueryPseudoLabeler.raw_outputs` on ``model.teacher``)."""
+    return functools.partial(model.pseudo_labeler.raw_outputs, model.teacher)
+
+
 def teacher_flops(model, hw):
     """FLOPs of the teacher's raw outputs of one ``hw`` image, and of the
     upsampling of one selected instance's logits to ``hw``."""
     image = torch.randn(1, 3, *hw)
     sample = sample_with_instances(hw, 1)
-    forward = count_flops(model.teacher_raw_outputs, image, [sample])
+    forward = count_flops(teacher_forward(model), image, [sample])
     _, mask_logits = forward.result
     upsample = count_flops(upsample_logits, mask_logits[0, :1], hw)
     return forward.total, upsample.total

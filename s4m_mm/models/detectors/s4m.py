@@ -10,12 +10,9 @@ from mmdet.models.utils import rename_loss_dict, reweight_loss_dict
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType
-from s4m_mm.models.utils.geometry import (carry_masks_between_views,
-                                          clear_padding_)
+from s4m_mm.models.utils.geometry import carry_masks_between_views
 from s4m_mm.models.utils.pixels import denormalize, normalize, pixel_options
-from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks,
-                                               select_pseudo_instances,
-                                               upsample_logits)
+from s4m_mm.models.utils.pseudo_labels import boxes_from_masks
 from s4m_mm.structures import TensorMasks
 
 #: How the batch-size check names the unlabeled batch per GPU.
@@ -76,6 +73,27 @@ def check_pseudo_masks(batch_data_samples: SampleList, where: str) -> None:
                 f'an (N, H, W) bool tensor, got {got}')
 
 
+def semi_train_with_defaults(cfg: OptConfigType, labeler) -> dict:
+    """``cfg`` over the defaults: the loss weights ``sup_weight`` [1.0] and
+    ``unsup_weight`` [2.0] and the ``labeler``'s thresholds (its
+    ``defaults``).
+
+    Raises:
+        KeyError: naming a key of ``cfg`` that neither sets (e.g. the
+            ``min_mask_sum`` of a Mask2Former teacher with
+            ``PredictionPseudoLabeler``).
+    """
+    defaults = dict(sup_weight=1.0, unsup_weight=2.0, **labeler.defaults)
+    cfg = dict(cfg or {})
+    unknown = sorted(set(cfg) - set(defaults))
+    if unknown:
+        raise KeyError(
+            f'model.semi_train_cfg has {unknown}, which neither the loss '
+            f'weights nor {type(labeler).__name__} read; its keys are '
+            f'{sorted(defaults)}')
+    return dict(defaults, **cfg)
+
+
 def multi_branch_preprocessor(detector: ConfigType) -> dict:
     """The stage-2 data preprocessor of a student config: mmdet's
     ``MultiBranchDataPreprocessor`` around the detector's own (the same
@@ -96,18 +114,23 @@ def multi_branch_preprocessor(detector: ConfigType) -> dict:
 
 @MODELS.register_module()
 class S4M(SemiBaseDetector):
-    """S4M stage 2: a Mask2Former student taught by a Mask2Former teacher,
-    with pseudo-labels refined by SAM and mixed by ARP.
+    """S4M stage 2 around any mmdet instance segmentor: a student taught
+    by an EMA teacher of the same architecture, with pseudo-labels refined
+    by SAM and mixed by ARP.
 
     Each iteration takes a labeled batch (``sup``) and two views of an
     unlabeled batch (``unsup_teacher``: weak, ``unsup_student``: geometric
     only; the photometric strong augmentation is a batch augment):
 
     1. supervised losses of the student on ``sup``;
-    2. pseudo-labels from the teacher's raw outputs on the weak view: queries
-       whose argmax class is not "no object" with softmax confidence above
-       ``score_thr``, masks with sigmoid sum above ``min_mask_sum`` at 1/4
-       resolution, binarised at 0.5; optionally refined by SAM
+    2. pseudo-labels from the teacher on the weak view, by
+       ``pseudo_labeler``: for a Mask2Former (:class:`QueryPseudoLabeler`,
+       the paper) its last layer's queries whose argmax class is not "no
+       object" with softmax confidence above ``score_thr``, masks with
+       sigmoid sum above ``min_mask_sum`` at 1/4 resolution, binarised at
+       0.5; for any other detector (:class:`PredictionPseudoLabeler`) its
+       own ``predict``, instances with score above ``score_thr`` and more
+       than ``min_mask_area`` mask pixels; optionally refined by SAM
        (``refiner``; switched by :class:`PseudoLabelRefineHook`);
     3. masks carried to the student's view (identity when the views share
        geometry, else the homography of the two views);
@@ -115,7 +138,8 @@ class S4M(SemiBaseDetector):
        student batch (RGB 0-255), e.g. :class:`AdaptiveRandomPaste` then
        :class:`StrongPhotometricAug`; an empty list leaves it as it is;
     5. boxes from the final masks, and ``unsup_weight`` x the student's
-       losses against the pseudo-labels.
+       own losses against the pseudo-labels (Mask2Former's; Mask R-CNN's
+       RPN, box and mask losses; RTMDet-Ins' ...).
 
     Pseudo-label masks are one type from selection to the student's loss:
     an ``(N, H, W)`` bool tensor at the batch input size, on the model's
@@ -134,10 +158,17 @@ class S4M(SemiBaseDetector):
     ``'teacher'``; SAM never runs at inference.
 
     Args:
-        detector (dict): the Mask2Former of student and teacher.
-        semi_train_cfg (dict): ``sup_weight`` [1.0], ``unsup_weight`` [2.0],
-            ``score_thr`` [0.7], ``min_mask_sum`` [5.0].
+        detector (dict): the instance segmentor of student and teacher.
+        semi_train_cfg (dict): ``sup_weight`` [1.0], ``unsup_weight`` [2.0]
+            and the thresholds of ``pseudo_labeler`` (its ``defaults``:
+            ``score_thr`` [0.7] and ``min_mask_sum`` [5.0] of
+            :class:`QueryPseudoLabeler`; ``score_thr`` [0.7], a float or one
+            per class, and ``min_mask_area`` [80] of
+            :class:`PredictionPseudoLabeler`).
         semi_test_cfg (dict): ``predict_on`` ['student'].
+        pseudo_labeler (dict, optional): how the teacher's pseudo-labels
+            are read; default :class:`QueryPseudoLabeler` (Mask2Former),
+            :class:`PredictionPseudoLabeler` for any other detector.
         refiner (dict, optional): a :class:`SAMPseudoLabelRefiner`.
         unsup_batch_augments (dict, optional): batch augments of the
             unlabeled student batch by name (``arp``, ``strong_aug`` in the
@@ -154,14 +185,15 @@ class S4M(SemiBaseDetector):
                  detector: ConfigType,
                  semi_train_cfg: OptConfigType = None,
                  semi_test_cfg: OptConfigType = None,
+                 pseudo_labeler: OptConfigType = None,
                  refiner: OptConfigType = None,
                  unsup_batch_augments: Optional[Dict[str,
                                                      OptConfigType]] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg=None) -> None:
-        semi_train_cfg = dict(
-            dict(sup_weight=1.0, unsup_weight=2.0, score_thr=0.7,
-                 min_mask_sum=5.0), **(semi_train_cfg or {}))
+        labeler = MODELS.build(pseudo_labeler
+                               or dict(type='QueryPseudoLabeler'))
+        semi_train_cfg = semi_train_with_defaults(semi_train_cfg, labeler)
         semi_test_cfg = dict(dict(predict_on='student'),
                              **(semi_test_cfg or {}))
         if data_preprocessor is None:
@@ -172,6 +204,9 @@ class S4M(SemiBaseDetector):
             semi_test_cfg=semi_test_cfg,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
+        labeler.check_teacher(self.teacher)
+        #: reads the teacher's pseudo-labels (see select_teacher_instances)
+        self.pseudo_labeler = labeler
         self.refiner = MODELS.build(refiner) if refiner else None
         self.unsup_batch_augments = build_batch_augments(unsup_batch_augments)
         #: switched by PseudoLabelRefineHook
@@ -304,38 +339,16 @@ class S4M(SemiBaseDetector):
     # pseudo-labels
     # ------------------------------------------------------------------
     @torch.no_grad()
-    def teacher_raw_outputs(self, batch_inputs: Tensor,
-                            batch_data_samples: SampleList
-                            ) -> Tuple[Tensor, Tensor]:
-        """Last decoder layer of the teacher: class logits ``(B, Q, K+1)``
-        and mask logits ``(B, Q, H/4, W/4)``."""
-        self.teacher.eval()
-        x = self.teacher.extract_feat(batch_inputs)
-        cls_list, mask_list = self.teacher.panoptic_head(
-            x, batch_data_samples)
-        return cls_list[-1], mask_list[-1]
-
-    @torch.no_grad()
     def select_teacher_instances(self, batch_inputs: Tensor,
                                  batch_data_samples: SampleList
                                  ) -> List[InstanceData]:
         """The teacher's selected pseudo-instances of each image, before
-        refinement: ``labels``, ``scores``, ``mask_logits (N, H/4, W/4)``
-        and ``masks (N, H, W)`` bool at the batch input size (the padding is
-        False)."""
-        cls, mask_logits = self.teacher_raw_outputs(batch_inputs,
-                                                    batch_data_samples)
-        H, W = batch_inputs.shape[-2:]
-        instances = []
-        for b, sample in enumerate(batch_data_samples):
-            inst = select_pseudo_instances(
-                cls[b], mask_logits[b], self.semi_train_cfg['score_thr'],
-                self.semi_train_cfg['min_mask_sum'])
-            inst.masks = clear_padding_(
-                upsample_logits(inst.mask_logits, (H, W)) > 0,
-                sample.img_shape)
-            instances.append(inst)
-        return instances
+        refinement, by ``pseudo_labeler``: ``labels``, ``scores`` and
+        ``masks (N, H, W)`` bool at the batch input size (the padding is
+        False), plus what the labeler reads (``mask_logits`` of a
+        Mask2Former's queries, ``bboxes`` of a detector's predictions)."""
+        return self.pseudo_labeler(self.teacher, batch_inputs,
+                                   batch_data_samples, self.semi_train_cfg)
 
     @torch.no_grad()
     def get_pseudo_instances(self, batch_inputs: Tensor,

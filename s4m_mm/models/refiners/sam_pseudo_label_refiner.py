@@ -11,7 +11,8 @@ from s4m_mm.models.sam import SAMEmbeddings
 from s4m_mm.models.sam.predictor import FRAMES, SAMPredictor
 from s4m_mm.models.utils.geometry import (transform_boxes, transform_points,
                                           warp_logits)
-from s4m_mm.models.utils.pseudo_labels import (boxes_from_masks, mask_iou,
+from s4m_mm.models.utils.pseudo_labels import (POINT_SAMPLING,
+                                               boxes_from_masks, mask_iou,
                                                sample_prompt_points)
 
 PROMPT_MODES = ('points', 'box', 'box+points')
@@ -22,7 +23,8 @@ class SAMPseudoLabelRefiner(nn.Module):
     """Refine the teacher's pseudo-masks with a frozen SAM (S4M, stage 2).
 
     For every kept instance, K points are drawn without replacement from its
-    mask logits (see :func:`sample_prompt_points`), scaled to input pixels,
+    mask logits, or from its binary mask for a teacher without logits (see
+    :func:`sample_prompt_points`), scaled to input pixels,
     and given to SAM as one prompt of K positive points with
     ``multimask_output=True``; the candidate with the highest predicted IoU,
     thresholded at SAM's logit 0, replaces the pseudo-mask. The class stays.
@@ -61,7 +63,9 @@ class SAMPseudoLabelRefiner(nn.Module):
         prompt (str): ``'points'`` (paper), ``'box'`` or ``'box+points'``.
         num_points (int): K. Defaults to 3.
         point_sampling (str): ``'logits'`` (paper code) or
-            ``'soft_in_mask'`` (paper text).
+            ``'soft_in_mask'`` (paper text), from a Mask2Former teacher's
+            mask logits; ``'in_mask'``, uniform in the binary mask, for
+            teachers read by their ``predict`` (Mask R-CNN, RTMDet-Ins).
         gate (dict, optional): ``min_pred_iou`` and / or ``min_agreement``.
         frame (str): ``'view'`` (default) or ``'source'``.
         store (dict, optional): the :class:`SAMEmbeddingStore` of
@@ -92,6 +96,9 @@ class SAMPseudoLabelRefiner(nn.Module):
         if prompt not in PROMPT_MODES:
             raise ValueError(f'refiner prompt must be one of {PROMPT_MODES}, '
                              f'got {prompt!r}')
+        if point_sampling not in POINT_SAMPLING:
+            raise ValueError(f'refiner point_sampling must be one of '
+                             f'{POINT_SAMPLING}, got {point_sampling!r}')
         if num_points < 1 and prompt != 'box':
             raise ValueError(f'num_points must be >= 1, got {num_points}')
         gate = dict(gate or {})
@@ -126,7 +133,7 @@ class SAMPseudoLabelRefiner(nn.Module):
         ])
         out = dict(image_index=index)
         if self.prompt in ('points', 'box+points'):
-            logits = torch.cat([inst.mask_logits for inst in instances])
+            logits = self.point_source(instances)
             h, w = logits.shape[-2:]
             xy, labels = sample_prompt_points(logits, self.num_points,
                                               self.point_sampling, generator)
@@ -136,6 +143,25 @@ class SAMPseudoLabelRefiner(nn.Module):
             masks = torch.cat([inst.masks for inst in instances])
             out['boxes'] = boxes_from_masks(masks)
         return out
+
+    def point_source(self, instances: List[InstanceData]) -> Tensor:
+        """What the points are drawn from, all instances of the batch: the
+        ``masks (N, H, W)`` for ``point_sampling='in_mask'``, else the
+        ``mask_logits (N, h, w)`` (a Mask2Former teacher's).
+
+        Raises:
+            ValueError: naming ``model.refiner.point_sampling`` when the
+                instances have no ``mask_logits`` (a detector's predict).
+        """
+        if self.point_sampling == 'in_mask':
+            return torch.cat([inst.masks for inst in instances])
+        if not all('mask_logits' in inst for inst in instances):
+            raise ValueError(
+                f'model.refiner.point_sampling={self.point_sampling!r} '
+                "draws points from the teacher's mask logits, which this "
+                "teacher's pseudo-labels do not have (a detector's predict "
+                "gives binary masks); use point_sampling='in_mask'")
+        return torch.cat([inst.mask_logits for inst in instances])
 
     @staticmethod
     def device_of(instances: List[InstanceData]) -> torch.device:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-POINT_SAMPLING = ('logits', 'soft_in_mask')
+POINT_SAMPLING = ('logits', 'soft_in_mask', 'in_mask')
 
 
 def select_pseudo_instances(cls_logits: Tensor,
@@ -54,9 +54,14 @@ def sample_prompt_points(mask_logits: Tensor,
     mask ``sigmoid(logits)`` restricted to the binary mask (sigmoid > 0.5);
     an instance with fewer such pixels than ``num_points`` gets all of them,
     and the missing prompts are marked with label -1 (SAM's "not a point").
+    ``'in_mask'`` (for teachers without mask logits, e.g. Mask R-CNN's or
+    RTMDet-Ins' ``predict``): uniform over the pixels of a binary mask,
+    given as ``mask_logits`` (nonzero = in the mask), short rows as in
+    ``'soft_in_mask'``.
 
     Args:
-        mask_logits (Tensor): ``(N, h, w)``.
+        mask_logits (Tensor): ``(N, h, w)``; the binary masks for
+            ``'in_mask'``.
         generator (torch.Generator, optional): a CPU generator.
 
     Returns:
@@ -70,6 +75,8 @@ def sample_prompt_points(mask_logits: Tensor,
     flat = mask_logits.detach().float().flatten(1).cpu()
     if sampling == 'logits':
         weights = flat.softmax(dim=1)
+    elif sampling == 'in_mask':
+        weights = (flat != 0).float()
     else:
         soft = flat.sigmoid()
         weights = soft * (soft > 0.5)

@@ -200,8 +200,8 @@ def test_teacher_selection_follows_thresholds_and_clears_the_padding(
     # softmax 1 / (1 + e^-0.5) = 0.62 < 0.7
     cls = torch.tensor([[9.0, 0.0], [0.0, 9.0], [0.5, 0.0]]).expand(2, -1, -1)
     mask_logits = torch.full((2, 3, SIZE // 4, SIZE // 4), 3.0)
-    monkeypatch.setattr(s4m, 'teacher_raw_outputs',
-                        lambda inputs, samples: (cls, mask_logits))
+    monkeypatch.setattr(s4m.pseudo_labeler, 'raw_outputs',
+                        lambda teacher, inputs, samples: (cls, mask_logits))
     samples = [
         DetDataSample(metainfo=dict(img_shape=(40, 48))),
         DetDataSample(metainfo=dict(img_shape=(SIZE, 20))),
@@ -229,8 +229,8 @@ def test_teacher_selection_follows_thresholds_and_clears_the_padding(
 def test_teacher_raw_outputs_are_the_last_decoder_layer_in_eval(s4m):
     s4m.train()
     inputs, samples, _ = multi_batch(s4m)
-    cls, masks = s4m.teacher_raw_outputs(inputs['unsup_teacher'],
-                                         samples['unsup_teacher'])
+    cls, masks = s4m.pseudo_labeler.raw_outputs(
+        s4m.teacher, inputs['unsup_teacher'], samples['unsup_teacher'])
     assert not s4m.teacher.training
     assert cls.shape == (3, 6, 2) and masks.shape == (3, 6, 16, 16)
     feats = s4m.teacher.extract_feat(inputs['unsup_teacher'])
@@ -246,8 +246,8 @@ def test_raw_outputs_are_the_last_of_several_layers(s4m, monkeypatch):
     outputs = [torch.full((1, 2, 2), float(i)) for i in range(3)]
     monkeypatch.setattr(s4m.teacher.panoptic_head, 'forward',
                         lambda x, samples: (outputs, outputs[::-1]))
-    cls, masks = s4m.teacher_raw_outputs(torch.zeros(1, 3, SIZE, SIZE),
-                                         [DetDataSample()])
+    cls, masks = s4m.pseudo_labeler.raw_outputs(
+        s4m.teacher, torch.zeros(1, 3, SIZE, SIZE), [DetDataSample()])
     assert cls is outputs[2] and masks is outputs[0]
 
 
@@ -259,8 +259,8 @@ def test_teacher_masks_on_a_wide_batch_are_logits_above_zero(
     logits = torch.zeros(1, 1, 2, 4)
     logits[..., :2] = 3.0
     cls = torch.tensor([[[9.0, 0.0]]])
-    monkeypatch.setattr(s4m, 'teacher_raw_outputs',
-                        lambda inputs, samples: (cls, logits))
+    monkeypatch.setattr(s4m.pseudo_labeler, 'raw_outputs',
+                        lambda teacher, inputs, samples: (cls, logits))
     sample = DetDataSample(metainfo=dict(img_shape=(8, 16)))
     (inst, ) = s4m.select_teacher_instances(torch.zeros(1, 3, 8, 16),
                                             [sample])
