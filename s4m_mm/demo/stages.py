@@ -74,7 +74,7 @@ def stage_student(args, config: str = STUDENT,
     ckpt, seconds = train(config, stage_dir, options)
     exported = osp.join(stage_dir, 'student_mask2former.pth')
     run_command([sys.executable,
-                 'tools/model_converters/s4m_to_mask2former.py', ckpt,
+                 'tools/model_converters/s4m_to_mmdet.py', ckpt,
                  exported])
     return dict(config=config, checkpoint=exported, train_seconds=seconds,
                 metrics=evaluate(exported, stage_dir, args.data_root),

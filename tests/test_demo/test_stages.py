@@ -60,7 +60,7 @@ class FakeTools:
         elif tool == 'pseudo_label_quality.py':
             with open(self.value(cmd, '--out'), 'w') as f:
                 json.dump(QUALITY, f)
-        elif tool != 's4m_to_mask2former.py':
+        elif tool != 's4m_to_mmdet.py':
             raise AssertionError(f'unexpected command {cmd}')
 
 
@@ -123,7 +123,7 @@ def test_every_stage_runs_the_commands_a_user_would_type(fake, tmp_path):
                          (STUDENT, 's4m_student')):
         exported = f'{work}/{name}/student_mask2former.pth'
         expected += [trained(config, name, student_opts),
-                     [PY, 'tools/model_converters/s4m_to_mask2former.py',
+                     [PY, 'tools/model_converters/s4m_to_mmdet.py',
                       f'{work}/{name}/iter_2.pth', exported],
                      tested(exported, name)]
     assert fake.calls == expected

@@ -230,7 +230,7 @@ class FakeTools:
             with open(osp.join(work, stamp, 'vis_data', 'scalars.json'),
                       'w') as f:
                 f.write('\n'.join(json.dumps(x) for x in lines))
-        elif tool == 's4m_to_mask2former.py':
+        elif tool == 's4m_to_mmdet.py':
             open(cmd[3], 'w').close()
         elif tool == 'test.py':
             work = self.value(cmd, '--work-dir')
@@ -262,7 +262,7 @@ def test_finished_runs_are_not_repeated(cli, tmp_path, capsys):
     # sd_teacher joins for the student; each fold's data is built once
     assert fake.tools() == ['prepare_nuclei_demo.py', 'train.py', 'test.py',
                             'train.py', 'test.py', 'train.py',
-                            's4m_to_mask2former.py', 'test.py'] * 2
+                            's4m_to_mmdet.py', 'test.py'] * 2
     teacher = osp.join(work, 'fold0', 'seed0', 'sd_teacher',
                        'best_coco_segm_mAP_iter_4.pth')
     student_train = [c for t, c in fake.calls if t == 'train.py'][2]
@@ -319,14 +319,14 @@ def test_finished_runs_are_not_repeated(cli, tmp_path, capsys):
     open(osp.join(run, 'stale.log'), 'w').close()
     again = FakeTools(gt)
     cli.main(argv + ['--resume'], run_cmd=again)
-    assert again.tools() == ['train.py', 's4m_to_mask2former.py', 'test.py']
+    assert again.tools() == ['train.py', 's4m_to_mmdet.py', 'test.py']
     assert again.calls[0][1][-1] == '--resume'
     assert osp.isfile(osp.join(run, 'stale.log'))  # continued in place
     for name in ('result.json', 'train.json'):
         os.remove(osp.join(run, name))
     again = FakeTools(gt)
     cli.main(argv, run_cmd=again)
-    assert again.tools() == ['train.py', 's4m_to_mask2former.py', 'test.py']
+    assert again.tools() == ['train.py', 's4m_to_mmdet.py', 'test.py']
     assert '--resume' not in again.calls[0][1]
     assert not osp.exists(osp.join(run, 'stale.log'))  # from scratch
     assert 'restarting' in capsys.readouterr().out
@@ -381,7 +381,7 @@ def test_copied_results_hold_on_another_machine(cli, tmp_path):
         cli.main(['--work-dir', there, '--retrain-teachers'] + argv,
                    run_cmd=fake)
     assert runs.read_json(osp.join(teacher_dir, 'result.json')) == planted
-    assert 's4m_to_mask2former.py' not in fake.tools()
+    assert 's4m_to_mmdet.py' not in fake.tools()
     assert not [f for f in os.listdir(teacher_dir) if f.endswith('.pth')]
 
     # a retraining that fails puts the record back as well
@@ -402,7 +402,7 @@ def test_copied_results_hold_on_another_machine(cli, tmp_path):
     cli.main(['--work-dir', there, '--retrain-teachers'] + argv,
                run_cmd=fake)
     assert fake.tools() == ['train.py', 'test.py', 'train.py',
-                            's4m_to_mask2former.py', 'test.py']
+                            's4m_to_mmdet.py', 'test.py']
     student = [c for t, c in fake.calls if t == 'train.py'][1]
     assert ('default_hooks.teacher_schedule.teacher_checkpoint='
             f'{teacher_dir}/best_coco_segm_mAP_iter_4.pth') in student

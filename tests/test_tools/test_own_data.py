@@ -85,7 +85,7 @@ def test_own_data_from_outside_the_repository(own_data, tmp_path, repo_root):
     assert 'student/coco/segm_mAP' in log
 
     export = osp.join(user, 'export', 'student.pth')
-    run([osp.join(repo_root, 'tools/model_converters/s4m_to_mask2former.py'),
+    run([osp.join(repo_root, 'tools/model_converters/s4m_to_mmdet.py'),
          osp.join(work, 'student', 'iter_2.pth'), export, '--config',
          'student.py'], user)
     assert osp.isfile(osp.join(user, 'export', 'student.py'))

@@ -86,7 +86,7 @@ def test_student_loop_runs_refines_mixes_and_saves_no_sam(
     # the exported student is a plain Mask2Former for stock mmdet
     exported = str(tmp_path / 'student_mask2former.pth')
     subprocess.run([
-        sys.executable, 'tools/model_converters/s4m_to_mask2former.py',
+        sys.executable, 'tools/model_converters/s4m_to_mmdet.py',
         osp.join(work, 'iter_3.pth'), exported
     ], cwd=repo_root, check=True, capture_output=True)
     init_default_scope('mmdet')

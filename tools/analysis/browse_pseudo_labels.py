@@ -12,7 +12,7 @@ The unlabeled images go through the config's unlabeled training pipeline
 (both views) and its data preprocessor, in batches of ``--batch-size``
 (ARP pairs images within a batch and needs more than 2); the teacher (a
 plain Mask2Former checkpoint, e.g. from stage 1, or the ``teacher`` of an
-S4M checkpoint exported with tools/model_converters/s4m_to_mask2former.py)
+S4M checkpoint exported with tools/model_converters/s4m_to_mmdet.py)
 selects pseudo-labels as in training, the config's refiner refines them and
 its pseudo-label mix mixes the batch. A panel shows its view's image area
 (``img_shape``, without padding), drawn with mmdet's DetLocalVisualizer.

@@ -8,7 +8,7 @@ before and after SAM refinement. Prints a table and JSON.
 
 The teacher (a plain Mask2Former checkpoint, e.g. from stage 1, or the
 ``teacher`` of an S4M checkpoint exported with
-tools/model_converters/s4m_to_mask2former.py) predicts on the images of
+tools/model_converters/s4m_to_mmdet.py) predicts on the images of
 ``--gt-ann`` with the config's test pipeline; pseudo-labels are selected as
 in training and refined by the config's refiner.
 """

@@ -2,7 +2,7 @@
 # (scripts/coco/train_student.sh IMS_PER_BATCH 12, README "4x RTX A6000"),
 # LSJ 1024, detectron2's 368,750-iteration schedule, burn-in 25k
 # iterations, checkpoints and evaluation every 7000 (the same script).
-# Deploy the student with tools/model_converters/s4m_to_mask2former.py.
+# Deploy the student with tools/model_converters/s4m_to_mmdet.py.
 _base_ = [
     '../_base_/models/mask2former_r50.py', '../_base_/models/s4m.py',
     '../_base_/datasets/semi_coco_instance.py',

@@ -222,7 +222,7 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
         if not osp.isfile(exported):
             run_cmd([
                 sys.executable,
-                'tools/model_converters/s4m_to_mask2former.py', checkpoint,
+                'tools/model_converters/s4m_to_mmdet.py', checkpoint,
                 exported
             ])
         checkpoint = exported

@@ -1,8 +1,12 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
 """Export the student (or teacher) of an S4M checkpoint as a plain mmdet
-Mask2Former checkpoint, for deployment with stock mmdet configs.
+checkpoint of its detector, for deployment with stock mmdet configs.
 
-    python tools/model_converters/s4m_to_mask2former.py \
+Any S4M student works: the wrapper keeps its detector's weights under
+``student.`` / ``teacher.`` and its config as ``model.detector``, whether
+that is a Mask2Former (the paper's), a Mask R-CNN or an RTMDet-Ins.
+
+    python tools/model_converters/s4m_to_mmdet.py \
         work_dirs/s4m-student_r50_4xb6-368750iter_coco-1pct/iter_368750.pth \
         mask2former_s4m_coco1pct.pth [--which teacher] \
         [--config \
@@ -10,9 +14,9 @@ Mask2Former checkpoint, for deployment with stock mmdet configs.
 
 The output holds only the chosen model's weights (no optimizer, no SAM) and
 the checkpoint's ``dataset_meta`` (class names). With ``--config`` (the
-stage-2 config it was trained with) it also writes the plain Mask2Former's
-config beside it (``mask2former_s4m_coco1pct.py``: the detector, its test
-pipeline and visualizer, custom settings filled in), which mmdet's
+stage-2 config it was trained with) it also writes the plain detector's
+config beside it (``mask2former_s4m_coco1pct.py``: ``model.detector``, its
+test pipeline and visualizer, custom settings filled in), which mmdet's
 ``DetInferencer`` and ``tools/test.py`` take as they are.
 """
 import argparse
@@ -46,7 +50,7 @@ def extract(state_dict: dict, which: str, source: str) -> dict:
 
 def deploy_config(config: str) -> Config:
     """The plain detector of a stage-2 config, runnable on its own: its
-    ``model.detector`` (a Mask2Former) with the test-time parts of the
+    ``model.detector`` (any mmdet detector) with the test-time parts of the
     runtime, ``${...}`` values filled from ``custom_settings``."""
     cfg = apply_custom_settings(Config.fromfile(config))
     detector = cfg.model.get('detector')
