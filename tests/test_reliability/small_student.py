@@ -1,9 +1,13 @@
 # Copyright (c) s4m-mm authors. All rights reserved.
-"""A seconds-per-iteration variant of the demo student (S4M stage 2) on
-the synthetic fixture, for the reliability tests that run it end to end
-through tools/train.py: 64 px images, a Mask2Former with 10 queries and
-one layer per transformer, a random one-block vit_b SAM at 64 px, and a
-random stage-1 teacher of the same architecture."""
+"""Seconds-per-iteration variants of the demo students (S4M stage 2) on
+the synthetic fixture, for the tests that run them end to end through
+tools/train.py: 64 px images, a random one-block vit_b SAM at 64 px, a
+random stage-1 teacher of the same architecture as the student, and a tiny
+student of each kind (``STUDENTS``): a Mask2Former with 10 queries and one
+layer per transformer, a Mask R-CNN with 16 channels in FPN and its heads
+and few proposals, an RTMDet-Ins (mmdet's rtmdet-ins_s with BN instead of
+SyncBN, an eighth of its widths, 16 channels in its neck and head) in the
+place of the Mask R-CNN student's detector."""
 import json
 import os.path as osp
 
@@ -16,6 +20,61 @@ from s4m_mm.testing import (make_synthetic_coco, prefixed, tiny_sam_cfg,
                             write_synthetic_coco)
 
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
+MASK_RCNN_STUDENT = 'configs/s4m/demo/s4m-student_mask-rcnn_effl0_nuclei.py'
+#: the student's config and what makes it tiny, by kind
+STUDENTS = {
+    'mask2former': (STUDENT, {
+        'model.detector.panoptic_head.num_queries': 10,
+        'model.detector.panoptic_head.pixel_decoder.encoder.num_layers': 1,
+        'model.detector.panoptic_head.transformer_decoder.num_layers': 1,
+        'model.detector.train_cfg.num_points': 256,
+        'model.detector.test_cfg.max_per_image': 10,
+    }),
+    'mask_rcnn': (MASK_RCNN_STUDENT, {
+        'model.detector.neck.out_channels': 16,
+        'model.detector.rpn_head.in_channels': 16,
+        'model.detector.rpn_head.feat_channels': 16,
+        'model.detector.roi_head.bbox_roi_extractor.out_channels': 16,
+        'model.detector.roi_head.bbox_head.in_channels': 16,
+        'model.detector.roi_head.bbox_head.fc_out_channels': 32,
+        'model.detector.roi_head.mask_roi_extractor.out_channels': 16,
+        'model.detector.roi_head.mask_head.in_channels': 16,
+        'model.detector.roi_head.mask_head.conv_out_channels': 16,
+        'model.detector.train_cfg.rpn_proposal.nms_pre': 200,
+        'model.detector.train_cfg.rpn_proposal.max_per_img': 50,
+        'model.detector.train_cfg.rcnn.sampler.num': 32,
+        'model.detector.test_cfg.rpn.nms_pre': 200,
+        'model.detector.test_cfg.rpn.max_per_img': 50,
+        'model.detector.test_cfg.rcnn.max_per_img': 10,
+        # a random teacher's masks: keep the small ones too
+        'model.semi_train_cfg.min_mask_area': 0,
+    }),
+    # the Mask R-CNN student's settings, its detector replaced
+    'rtmdet_ins': (MASK_RCNN_STUDENT, {
+        'model.detector.test_cfg.nms_pre': 200,
+        'model.detector.test_cfg.max_per_img': 10,
+        'model.semi_train_cfg.min_mask_area': 0,
+        # its head shares its convolutions between levels (share_conv):
+        # mmdet's RTMDet configs skip the repeated parameters
+        'optim_wrapper.paramwise_cfg.bypass_duplicate': True,
+    }),
+}
+RTMDET_INS = 'mmdet::rtmdet/rtmdet-ins_s_8xb32-300e_coco.py'
+
+
+def tiny_rtmdet_ins(data_preprocessor: dict) -> dict:
+    """mmdet's RTMDet-Ins-s for one class with BN, widen_factor 0.125
+    (backbone features of 32 / 64 / 128 channels), 16 channels in the neck
+    and head, no ImageNet weights, and ``data_preprocessor``."""
+    model = Config.fromstring(f'_base_ = {RTMDET_INS!r}', '.py').model
+    bn = dict(type='BN')
+    model.data_preprocessor = data_preprocessor
+    model.backbone.update(widen_factor=0.125, norm_cfg=bn, init_cfg=None)
+    model.neck.update(in_channels=[32, 64, 128], out_channels=16,
+                      norm_cfg=bn)
+    model.bbox_head.update(num_classes=1, in_channels=16, feat_channels=16,
+                           norm_cfg=dict(bn, requires_grad=True))
+    return model.to_dict()
 IMAGE_SIZE = (64, 64)
 #: config keys holding an image size of the pipelines and batch augments
 SIZE_KEYS = ('scale', 'crop_size', 'size')
@@ -60,15 +119,19 @@ def _shrink_image_sizes(node) -> None:
 
 
 def small_student_config(repo_root: str, data_root: str, out_dir: str,
-                         burn_in: int) -> str:
-    """Write the small student config and a random teacher checkpoint
-    for it into ``out_dir``.
+                         burn_in: int, kind: str = 'mask2former') -> str:
+    """Write the small student config of ``kind`` (a key of ``STUDENTS``)
+    and a random teacher checkpoint for it into ``out_dir``.
 
     Returns:
         str: the config's path.
     """
     teacher_ckpt = osp.join(out_dir, 'teacher.pth')
-    cfg = Config.fromfile(osp.join(repo_root, STUDENT))
+    config, tiny = STUDENTS[kind]
+    cfg = Config.fromfile(osp.join(repo_root, config))
+    if kind == 'rtmdet_ins':
+        cfg.model.detector = tiny_rtmdet_ins(
+            cfg.model.detector.data_preprocessor)
     root = data_root.rstrip('/') + '/'
     cfg.merge_from_dict({
         'train_dataloader.dataset.datasets.0.data_root': root,
@@ -80,11 +143,7 @@ def small_student_config(repo_root: str, data_root: str, out_dir: str,
         **prefixed(tiny_sam_cfg(), 'model.refiner.sam'),
         'model.semi_train_cfg.score_thr': 0.0,  # random teacher: keep some
         'model.unsup_batch_augments.arp.min_area': 0,
-        'model.detector.panoptic_head.num_queries': 10,
-        'model.detector.panoptic_head.pixel_decoder.encoder.num_layers': 1,
-        'model.detector.panoptic_head.transformer_decoder.num_layers': 1,
-        'model.detector.train_cfg.num_points': 256,
-        'model.detector.test_cfg.max_per_image': 10,
+        **tiny,
         'randomness': dict(seed=0, deterministic=True),
         'default_hooks.logger.interval': 1,
         'default_hooks.teacher_schedule.teacher_checkpoint': teacher_ckpt,
@@ -96,7 +155,8 @@ def small_student_config(repo_root: str, data_root: str, out_dir: str,
 
     init_default_scope('mmdet')
     detector = Config.fromfile(path).model.detector
-    detector.backbone.checkpoint = None
+    if 'checkpoint' in detector.backbone:  # the demo's ImageNet weights
+        detector.backbone.checkpoint = None
     torch.manual_seed(0)
     teacher = MODELS.build(detector)
     torch.save({'state_dict': teacher.state_dict(), 'meta': {}},
