@@ -2,7 +2,8 @@
 """A student run killed with SIGKILL after the burn-in switch and resumed
 with ``--resume`` ends exactly like an uninterrupted run (RNGStateHook),
 also when it validates at its checkpoints and stops early
-(ResumableEarlyStoppingHook)."""
+(ResumableEarlyStoppingHook), whatever the student (Mask2Former, Mask
+R-CNN, RTMDet-Ins)."""
 import glob
 import json
 import os
@@ -134,13 +135,16 @@ def test_load_from_does_not_restore_and_old_checkpoints_warn():
 # ---------------------------------------------------------------- end to end
 
 
-@pytest.fixture(scope='module')
-def student_config(tmp_path_factory, repo_root):
-    """The small student with burn-in 2 and ARP on its own generator."""
-    out = str(tmp_path_factory.mktemp('resume'))
+@pytest.fixture(scope='module',
+                params=['mask2former', 'mask_rcnn', 'rtmdet_ins'])
+def student_config(request, tmp_path_factory, repo_root):
+    """The small student of a kind with burn-in 2 and ARP on its own
+    generator."""
+    out = str(tmp_path_factory.mktemp(f'resume_{request.param}'))
     data = osp.join(out, 'data')
     write_semi_data(data)
-    return small_student_config(repo_root, data, out, burn_in=BURN_IN)
+    return small_student_config(repo_root, data, out, burn_in=BURN_IN,
+                                kind=request.param)
 
 
 def train_args(config, work, max_iters, resume=False):
