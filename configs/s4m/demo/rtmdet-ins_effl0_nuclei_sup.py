@@ -13,3 +13,8 @@ default_hooks = dict(
     checkpoint=dict(interval=250, max_keep_ckpts=1))
 log_processor = dict(window_size=20)
 randomness = dict(seed=0, deterministic=False)
+# RTMDetInsSepBNHead shares its convolutions between levels (share_conv):
+# the optimizer skips the repeated parameters, as mmdet's RTMDet configs do
+# (without it the optimizer refuses them: "some parameters appear in more
+# than one parameter group")
+optim_wrapper = dict(paramwise_cfg=dict(bypass_duplicate=True))

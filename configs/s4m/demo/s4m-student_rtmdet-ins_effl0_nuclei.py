@@ -25,3 +25,8 @@ default_hooks = dict(
     teacher_schedule=dict(
         teacher_checkpoint='work_dirs/demo/rtmdet_ins/supervised/'
         'iter_250.pth'))
+# RTMDetInsSepBNHead shares its convolutions between levels (share_conv):
+# the optimizer skips the repeated parameters, as mmdet's RTMDet configs do
+# (without it the optimizer refuses them: "some parameters appear in more
+# than one parameter group")
+optim_wrapper = dict(paramwise_cfg=dict(bypass_duplicate=True))
