@@ -23,6 +23,10 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
+        # the ground-truth masks padded to the batch's shape, as the other
+        # demo models' (RTMDetInsHead concatenates them over the batch; the
+        # demo's crops after a random resize differ in size)
+        pad_mask=True,
         pad_size_divisor=32,
         batch_augments=None),
     # the demo backbone (whose _delete_ replaces a base's backbone; this
