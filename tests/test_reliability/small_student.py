@@ -5,9 +5,7 @@ tools/train.py: 64 px images, a random one-block vit_b SAM at 64 px, a
 random stage-1 teacher of the same architecture as the student, and a tiny
 student of each kind (``STUDENTS``): a Mask2Former with 10 queries and one
 layer per transformer, a Mask R-CNN with 16 channels in FPN and its heads
-and few proposals, an RTMDet-Ins (mmdet's rtmdet-ins_s with BN instead of
-SyncBN, an eighth of its widths, 16 channels in its neck and head) in the
-place of the Mask R-CNN student's detector."""
+and few proposals, an RTMDet-Ins with 16 channels in its neck and head."""
 import json
 import os.path as osp
 
@@ -21,6 +19,8 @@ from s4m_mm.testing import (make_synthetic_coco, prefixed, tiny_sam_cfg,
 
 STUDENT = 'configs/s4m/demo/s4m-student_effl0_nuclei.py'
 MASK_RCNN_STUDENT = 'configs/s4m/demo/s4m-student_mask-rcnn_effl0_nuclei.py'
+RTMDET_INS_STUDENT = \
+    'configs/s4m/demo/s4m-student_rtmdet-ins_effl0_nuclei.py'
 #: the student's config and what makes it tiny, by kind
 STUDENTS = {
     'mask2former': (STUDENT, {
@@ -49,32 +49,15 @@ STUDENTS = {
         # a random teacher's masks: keep the small ones too
         'model.semi_train_cfg.min_mask_area': 0,
     }),
-    # the Mask R-CNN student's settings, its detector replaced
-    'rtmdet_ins': (MASK_RCNN_STUDENT, {
+    'rtmdet_ins': (RTMDET_INS_STUDENT, {
+        'model.detector.neck.out_channels': 16,
+        'model.detector.bbox_head.in_channels': 16,
+        'model.detector.bbox_head.feat_channels': 16,
         'model.detector.test_cfg.nms_pre': 200,
         'model.detector.test_cfg.max_per_img': 10,
         'model.semi_train_cfg.min_mask_area': 0,
-        # its head shares its convolutions between levels (share_conv):
-        # mmdet's RTMDet configs skip the repeated parameters
-        'optim_wrapper.paramwise_cfg.bypass_duplicate': True,
     }),
 }
-RTMDET_INS = 'mmdet::rtmdet/rtmdet-ins_s_8xb32-300e_coco.py'
-
-
-def tiny_rtmdet_ins(data_preprocessor: dict) -> dict:
-    """mmdet's RTMDet-Ins-s for one class with BN, widen_factor 0.125
-    (backbone features of 32 / 64 / 128 channels), 16 channels in the neck
-    and head, no ImageNet weights, and ``data_preprocessor``."""
-    model = Config.fromstring(f'_base_ = {RTMDET_INS!r}', '.py').model
-    bn = dict(type='BN')
-    model.data_preprocessor = data_preprocessor
-    model.backbone.update(widen_factor=0.125, norm_cfg=bn, init_cfg=None)
-    model.neck.update(in_channels=[32, 64, 128], out_channels=16,
-                      norm_cfg=bn)
-    model.bbox_head.update(num_classes=1, in_channels=16, feat_channels=16,
-                           norm_cfg=dict(bn, requires_grad=True))
-    return model.to_dict()
 IMAGE_SIZE = (64, 64)
 #: config keys holding an image size of the pipelines and batch augments
 SIZE_KEYS = ('scale', 'crop_size', 'size')
@@ -129,9 +112,6 @@ def small_student_config(repo_root: str, data_root: str, out_dir: str,
     teacher_ckpt = osp.join(out_dir, 'teacher.pth')
     config, tiny = STUDENTS[kind]
     cfg = Config.fromfile(osp.join(repo_root, config))
-    if kind == 'rtmdet_ins':
-        cfg.model.detector = tiny_rtmdet_ins(
-            cfg.model.detector.data_preprocessor)
     root = data_root.rstrip('/') + '/'
     cfg.merge_from_dict({
         'train_dataloader.dataset.datasets.0.data_root': root,
