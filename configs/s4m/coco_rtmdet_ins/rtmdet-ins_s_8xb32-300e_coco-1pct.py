@@ -11,9 +11,13 @@ _base_ = [
     '../_base_/datasets/coco_split.py'
 ]
 
+# what ../_base_/default_runtime.py gives every other config
 custom_imports = dict(imports=['s4m_mm'], allow_failed_imports=False)
 default_scope = 'mmdet'
 runner_type = 'S4MRunner'
+default_hooks = dict(
+    finite_loss=dict(type='FiniteLossHook'),
+    rng_state=dict(type='RNGStateHook'))
 
 pretrained_backbone = 'data/pretrained/cspnext-s_imagenet_600e.pth'
 model = dict(

@@ -43,7 +43,12 @@ test_pipeline = [
     dict(type='Resize', scale=rtmdet_size, keep_ratio=True), pad,
     load_annotations, _base_.pack_test
 ]
-labeled_dataset = dict(_base_.train_dataloader.dataset, pipeline=sup_pipeline)
+# images of fewer than 32 px dropped (semi_coco_detection.py's
+# labeled_dataset filter_cfg)
+labeled_dataset = dict(
+    _base_.train_dataloader.dataset,
+    filter_cfg=dict(filter_empty_gt=True, min_size=32),
+    pipeline=sup_pipeline)
 unlabeled_dataset = dict(
     type=_base_.dataset_type,
     data_root=_base_.data_root,

@@ -5,7 +5,8 @@
 # model-only base for it (inheriting the recipe would bring its data, hooks
 # and schedule); tests/test_configs/test_detector_recipes.py checks that it
 # equals mmdet's, key for key, but for the backbone's init_cfg. SyncBN as
-# mmdet's (multi-GPU training; a single-process run converts nothing).
+# mmdet's (multi-GPU training; mmengine's Runner reverts it to BN in a
+# non-distributed run).
 # Its CSPNeXt-s ImageNet backbone is read from a local file instead of
 # mmdet's URL: no download happens at run time.
 num_classes = 80
