@@ -180,3 +180,54 @@ def test_an_empty_or_broken_unlabeled_folder_is_refused(own_data, tmp_path):
     with pytest.raises(ValueError, match=f'{folder}/: no images in the '
                        'folder'):
         DATASETS.build(cfg.train_dataloader.dataset)
+
+
+#: the custom templates of the students that are not Mask2Former, and of
+#: their supervised teachers (no SAM in a teacher)
+BOX_TEMPLATES = [
+    'mask-rcnn_r50_fpn_custom.py', 's4m-student_mask-rcnn_r50_fpn_custom.py',
+    'rtmdet-ins_s_custom.py', 's4m-student_rtmdet-ins_s_custom.py'
+]
+
+
+@pytest.mark.parametrize('name', BOX_TEMPLATES)
+def test_box_templates_follow_the_settings(name, three_classes):
+    """Mask R-CNN and RTMDet-Ins templates: the class count of every head,
+    the crops (and RTMDet's padded batch) at the input size, the student's
+    SAM, teacher checkpoint and thresholds from the settings."""
+    path = osp.join(CUSTOM, name)
+    cfg = resolved(path, three_classes)
+    tree = cfg.to_dict()
+    assert '${' not in json.dumps(tree, default=str)
+    detector = cfg.model.get('detector', cfg.model)
+    if detector.type == 'MaskRCNN':
+        assert detector.roi_head.bbox_head.num_classes == 3
+        assert detector.roi_head.mask_head.num_classes == 3
+    else:
+        assert detector.type == 'RTMDet'
+        assert detector.bbox_head.num_classes == 3
+        pads = types(dict(detector.data_preprocessor), ('BatchFixedSizePad', ))
+        assert pads and all(tuple(p['size']) == (64, 96) for p in pads)
+    crops = types(tree['train_dataloader'], ('RandomCrop', ))
+    assert crops and all(tuple(c['crop_size']) == (96, 64) for c in crops)
+    datasets = types(tree, ('S4MCocoDataset', 'UnlabeledImageFolder'))
+    assert {tuple(d['metainfo']['classes']) for d in datasets} == {
+        ('a', 'b', 'c')
+    }
+    if 'student' in name:
+        assert dict(cfg.model.refiner.sam) == dict(
+            type='SAM2Adapter',
+            sam_type='sam2_hiera_t',
+            checkpoint='weights/sam2_hiera_tiny.pt')
+        assert cfg.model.refiner.point_sampling == 'in_mask'
+        assert cfg.model.pseudo_labeler.type == 'PredictionPseudoLabeler'
+        # mmdet soft teacher's cls_pseudo_thr for Mask R-CNN; a choice for
+        # RTMDet's quality-focal scores
+        assert cfg.model.semi_train_cfg.score_thr == (
+            0.9 if detector.type == 'MaskRCNN' else 0.5)
+        assert cfg.default_hooks.teacher_schedule.teacher_checkpoint == \
+            'work_dirs/teacher/iter_9.pth'
+        assert cfg.train_dataloader.dataset.datasets[1].type == \
+            'UnlabeledImageFolder'
+    else:
+        assert 'sam' not in cfg.model
