@@ -13,7 +13,9 @@ _base_ = [
     '../_base_/schedules/adamw_20k_rtmdet.py', '../_base_/default_runtime.py'
 ]
 
-# your classes in the head; the batch padded to your input size
+# your classes in the head; the batch and its masks padded to your input
+# size (RTMDet's preprocessor pads no masks: its recipe pads every image
+# to 640 in the pipeline; the LSJ crop leaves smaller images unpadded)
 input_pad = dict(
     type='BatchFixedSizePad',
     size='${input_hw}',
@@ -22,7 +24,8 @@ input_pad = dict(
     mask_pad_value=0,
     pad_seg=False)
 model = dict(
-    data_preprocessor=dict(batch_augments=[input_pad]),
+    data_preprocessor=dict(
+        pad_mask=True, mask_pad_value=0, batch_augments=[input_pad]),
     bbox_head=dict(num_classes='${num_classes}'))
 default_hooks = dict(checkpoint=dict(interval=2000))
 auto_scale_lr = dict(base_batch_size=40)

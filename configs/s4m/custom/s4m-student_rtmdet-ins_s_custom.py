@@ -14,10 +14,11 @@ _base_ = [
     '../_base_/s4m_student_runtime.py'
 ]
 
-# the base's RTMDet-Ins with your classes, the batch padded to your input
+# the base's RTMDet-Ins with your classes, the batch and its masks padded
+# to your input size (as rtmdet-ins_s_custom.py)
 detector = _base_.model
 detector.update(
-    data_preprocessor=dict(batch_augments=[
+    data_preprocessor=dict(pad_mask=True, mask_pad_value=0, batch_augments=[
         dict(
             type='BatchFixedSizePad',
             size='${input_hw}',
