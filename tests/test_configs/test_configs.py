@@ -206,7 +206,8 @@ def mmdet_model_params(detector_type, num_classes):
 @functools.lru_cache()
 def demo_mask_rcnn_params():
     """Parameters of the demo's plain Mask R-CNN (EfficientNet-Lite0)."""
-    cfg = load(osp.join(REPO, 'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py'))
+    cfg = load(
+        osp.join(REPO, 'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py'))
     cfg.model.backbone.checkpoint = None
     return num_params(MODELS.build(cfg.model))
 

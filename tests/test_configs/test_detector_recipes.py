@@ -307,7 +307,8 @@ def test_student_recipe(student, expected, percent):
     assert not wrong, '\n'.join([f'{name}:'] + wrong)
     # the split of that percentage (ST-DATA's names, fold 1)
     labeled, unlabeled = cfg.train_dataloader.dataset.datasets
-    assert labeled.ann_file == f'semi_anns/instances_train2017.1@{percent}.json'
+    assert labeled.ann_file == \
+        f'semi_anns/instances_train2017.1@{percent}.json'
     assert unlabeled.ann_file == \
         f'semi_anns/instances_train2017.1@{percent}-unlabeled.json'
     # the teacher and student views of an unlabeled image share one

@@ -112,7 +112,8 @@ def test_metafile_lists_the_papers_numbers_as_the_papers():
 
 #: the folders of configs the paper has no results for (S4M on Mask R-CNN
 #: and RTMDet-Ins students): listed in the metafile without any result
-NO_RESULT_FOLDERS = ('configs/s4m/coco_mask_rcnn/', 'configs/s4m/coco_rtmdet_ins/')
+NO_RESULT_FOLDERS = ('configs/s4m/coco_mask_rcnn/',
+                     'configs/s4m/coco_rtmdet_ins/')
 
 
 def test_metafile_lists_the_other_detectors_without_results():

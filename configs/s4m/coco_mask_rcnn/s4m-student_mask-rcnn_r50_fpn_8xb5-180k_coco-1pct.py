@@ -2,8 +2,8 @@
 # semi-supervised COCO recipe (mmdet::soft_teacher/soft-teacher_faster-rcnn_
 # r50-caffe_fpn_180k_semi-0.1-coco.py, which its 0.01 file inherits, and
 # its _base_/datasets/semi_coco_detection.py): 8 GPUs x 5 images, 1
-# labeled : 4 unlabeled, 180,000 iterations, SGD lr 0.01, validation every 5000,
-# checkpoints every 10,000 (2 kept). S4M's teacher schedule as the
+# labeled : 4 unlabeled, 180,000 iterations, SGD lr 0.01, validation every
+# 5000, checkpoints every 10,000 (2 kept). S4M's teacher schedule as the
 # Mask2Former COCO students: the stage-1 teacher frozen for a 25,000
 # iteration burn-in, then EMA decay 0.9996 (S4M's
 # scripts/coco/train_student.sh, config/add_cfg.py), not mmdet's
