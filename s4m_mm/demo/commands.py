@@ -100,10 +100,12 @@ def evaluate(checkpoint: str,
              stage_dir: str,
              data_root: str,
              extra: Sequence[str] = (),
-             run_cmd: Optional[RunCmd] = None) -> Dict[str, float]:
-    """``tools/test.py`` of ``checkpoint`` with the baseline config (every
-    deployed model is a plain Mask2Former) on the val tiles of
-    ``data_root``; ``extra`` arguments go before ``--cfg-options``.
+             run_cmd: Optional[RunCmd] = None,
+             config: str = BASELINE) -> Dict[str, float]:
+    """``tools/test.py`` of ``checkpoint`` with the plain detector's
+    ``config`` (default the baseline's: every deployed model of the demo
+    is a plain Mask2Former) on the val tiles of ``data_root``; ``extra``
+    arguments go before ``--cfg-options``.
 
     Returns:
         dict: metric (``segm_mAP``, ...; the ``coco/`` prefix dropped) ->
@@ -111,7 +113,7 @@ def evaluate(checkpoint: str,
     """
     metrics_file = osp.join(stage_dir, 'test_metrics.json')
     (run_cmd or run_command)([
-        sys.executable, 'tools/test.py', BASELINE, checkpoint, '--work-dir',
+        sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
         stage_dir, '--metrics-out', metrics_file
     ] + list(extra) + ['--cfg-options'] + data_options(data_root))
     with open(metrics_file) as f:

@@ -375,7 +375,8 @@ def section(text, title):
 def test_readme_says_what_was_run_and_how_to_run_it_again():
     text = render_readme(described_summary())
     assert section(text, 'What was run') == [
-        '', '- rows: `supervised`, `full`',
+        '', "- student: the demo's Mask2Former (stage 1: `sd_teacher`) (the "
+        'architecture of every row)', '- rows: `supervised`, `full`',
         '- 2 (fold, seed) runs: fold 0 seed 0, fold 1 seed 1; 4 trained '
         'models in all',
         '- data: the 16 tiles split into 2 folds (split seed 0, 1); 3 '

@@ -158,22 +158,80 @@ def demo_mask2former_params(num_classes):
     return num_params(MODELS.build(with_num_classes(cfg.model, num_classes)))
 
 
+#: mmdet's own config of each detector that is not a Mask2Former, whose
+#: model the configs of that detector build (with their classes)
+MMDET_MODELS = {
+    'MaskRCNN': 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    'RTMDet': 'rtmdet/rtmdet-ins_s_8xb32-300e_coco.py',
+}
+
+
+def detector_num_classes(detector_cfg):
+    """The classes of a Mask2Former, Mask R-CNN or RTMDet-Ins config."""
+    if 'panoptic_head' in detector_cfg:
+        return len(detector_cfg.panoptic_head.loss_cls['class_weight']) - 1
+    if 'roi_head' in detector_cfg:
+        roi = detector_cfg.roi_head
+        assert roi.bbox_head.num_classes == roi.mask_head.num_classes
+        return roi.bbox_head.num_classes
+    return detector_cfg.bbox_head.num_classes
+
+
+def built_num_classes(detector):
+    if hasattr(detector, 'panoptic_head'):
+        return detector.panoptic_head.num_classes
+    if hasattr(detector, 'roi_head'):
+        return detector.roi_head.bbox_head.num_classes
+    return detector.bbox_head.num_classes
+
+
+@functools.lru_cache()
+def mmdet_model_params(detector_type, num_classes):
+    """Parameters of mmdet's own model of ``MMDET_MODELS`` for
+    ``num_classes`` (no weights read)."""
+    import mmdet
+    cfg = Config.fromfile(
+        osp.join(osp.dirname(mmdet.__file__), '.mim/configs',
+                 MMDET_MODELS[detector_type])).model
+    cfg.backbone.init_cfg = None
+    if detector_type == 'MaskRCNN':
+        cfg.roi_head.bbox_head.num_classes = num_classes
+        cfg.roi_head.mask_head.num_classes = num_classes
+    else:
+        cfg.bbox_head.num_classes = num_classes
+    init_default_scope('mmdet')
+    return num_params(MODELS.build(cfg))
+
+
+@functools.lru_cache()
+def demo_mask_rcnn_params():
+    """Parameters of the demo's plain Mask R-CNN (EfficientNet-Lite0)."""
+    cfg = load(
+        osp.join(REPO, 'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py'))
+    cfg.model.backbone.checkpoint = None
+    return num_params(MODELS.build(cfg.model))
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=rel)
 def test_config_builds_its_model(path, own_data):
     cfg = with_buildable_sam(load(path, own_data))
     model = MODELS.build(cfg.model)
     detector_cfg = cfg.model.get('detector', cfg.model)
-    head = getattr(model, 'student', model).panoptic_head
-    num_classes = len(detector_cfg.panoptic_head.loss_cls['class_weight']) - 1
-    assert head.num_classes == num_classes
-    # the parameters of one Mask2Former, twice for S4M (teacher and
-    # student); SAM and the SD head add none: the R-50 configs have exactly
-    # those of mmdet's own Mask2Former R-50, the demo's those of its
-    # baseline (and the custom EfficientNet-Lite0 configs those of the same
-    # model for their classes), whose backbone is timm's EfficientNet-Lite0
-    # features
+    num_classes = detector_num_classes(detector_cfg)
+    assert built_num_classes(getattr(model, 'student', model)) == num_classes
+    # the parameters of one detector, twice for S4M (teacher and student);
+    # SAM and the SD head add none: the R-50 Mask2Former configs have
+    # exactly those of mmdet's own Mask2Former R-50, the Mask R-CNN and
+    # RTMDet-Ins configs those of mmdet's own model (MMDET_MODELS), the
+    # demo's those of its baseline (and the custom EfficientNet-Lite0
+    # configs those of the same model for their classes), whose backbone is
+    # timm's EfficientNet-Lite0 features
     copies = 2 if cfg.model.type == 'S4M' else 1
-    if '/demo/' in path or 'effl0' in path:
+    if detector_cfg.type in MMDET_MODELS and '/demo/' not in path:
+        expected = mmdet_model_params(detector_cfg.type, num_classes)
+    elif '/demo/' in path and detector_cfg.type == 'MaskRCNN':
+        expected = demo_mask_rcnn_params()
+    elif '/demo/' in path or 'effl0' in path:
         expected = demo_mask2former_params(num_classes)
         if cfg.model.type == 'Mask2Former':
             import timm

@@ -95,16 +95,23 @@ def test_every_dependent_value_follows_the_settings(path, three_classes):
         assert unlabeled.data_prefix.img == 'unlabeled/'
 
 
-def test_the_built_batch_has_the_input_size(tmp_path):
+@pytest.mark.parametrize('path', [
+    STUDENT,
+    osp.join(CUSTOM, 's4m-student_rtmdet-ins_s_custom.py'),
+    osp.join(CUSTOM, 's4m-student_mask-rcnn_r50_fpn_custom.py')
+], ids=osp.basename)
+def test_the_built_batch_has_the_input_size(path, tmp_path):
     """A labeled and an unlabeled image through the student's built
     pipelines and data preprocessor: every branch a batch of exactly
     64 x 96, its views padded to it (the unlabeled ones need masks to pad,
-    empty ones, before their pseudo-labels come)."""
+    empty ones, before their pseudo-labels come), every mask at the batch
+    size (RTMDet's own preprocessor pads no masks); Mask R-CNN's batch is
+    padded to a multiple of 32 only, as mmdet's."""
     settings = write_own_data(
         str(tmp_path), classes=('a', 'b', 'c'), size=(32, 32), seed=5)
     settings.update(
         input_size=(64, 96), sam_type='vit_b', teacher_checkpoint='t.pth')
-    cfg = resolved(STUDENT, settings)
+    cfg = resolved(path, settings)
     set_random_seed(1)  # a draw of views smaller than the input
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     preprocessor = MODELS.build(
@@ -114,12 +121,15 @@ def test_the_built_batch_has_the_input_size(tmp_path):
     # the drawn views are smaller than the input: the pad does the work
     assert all(v.img_shape[0] < 64 or v.img_shape[1] < 96 for v in views)
     out = preprocessor(pseudo_collate(items), training=True)
+    fixed = cfg.model.detector.type != 'MaskRCNN'
     for branch, inputs in out['inputs'].items():
-        assert tuple(inputs.shape[-2:]) == (64, 96), branch
-    for branch, samples in out['data_samples'].items():
-        for sample in samples:
-            assert tuple(sample.gt_instances.masks.masks.shape[-2:]) == (
-                64, 96), branch
+        if fixed:
+            assert tuple(inputs.shape[-2:]) == (64, 96), branch
+        else:
+            assert inputs.shape[-2] % 32 == 0 and inputs.shape[-1] % 32 == 0
+        for sample in out['data_samples'][branch]:
+            assert tuple(sample.gt_instances.masks.masks.shape[-2:]) == \
+                tuple(inputs.shape[-2:]), branch
 
 
 def test_classes_and_json_categories_must_agree(own_data, tmp_path):
@@ -180,3 +190,88 @@ def test_an_empty_or_broken_unlabeled_folder_is_refused(own_data, tmp_path):
     with pytest.raises(ValueError, match=f'{folder}/: no images in the '
                        'folder'):
         DATASETS.build(cfg.train_dataloader.dataset)
+
+
+#: the custom templates of the students that are not Mask2Former, and of
+#: their supervised teachers (no SAM in a teacher)
+BOX_TEMPLATES = [
+    'mask-rcnn_r50_fpn_custom.py', 's4m-student_mask-rcnn_r50_fpn_custom.py',
+    'rtmdet-ins_s_custom.py', 's4m-student_rtmdet-ins_s_custom.py'
+]
+
+
+@pytest.mark.parametrize('name', BOX_TEMPLATES)
+def test_box_templates_follow_the_settings(name, three_classes):
+    """Mask R-CNN and RTMDet-Ins templates: the class count of every head,
+    the crops (and RTMDet's padded batch) at the input size, the student's
+    SAM, teacher checkpoint and thresholds from the settings."""
+    path = osp.join(CUSTOM, name)
+    cfg = resolved(path, three_classes)
+    tree = cfg.to_dict()
+    assert '${' not in json.dumps(tree, default=str)
+    detector = cfg.model.get('detector', cfg.model)
+    if detector.type == 'MaskRCNN':
+        assert detector.roi_head.bbox_head.num_classes == 3
+        assert detector.roi_head.mask_head.num_classes == 3
+    else:
+        assert detector.type == 'RTMDet'
+        assert detector.bbox_head.num_classes == 3
+        pads = types(dict(detector.data_preprocessor), ('BatchFixedSizePad', ))
+        assert pads and all(tuple(p['size']) == (64, 96) for p in pads)
+    crops = types(tree['train_dataloader'], ('RandomCrop', ))
+    assert crops and all(tuple(c['crop_size']) == (96, 64) for c in crops)
+    datasets = types(tree, ('S4MCocoDataset', 'UnlabeledImageFolder'))
+    assert {tuple(d['metainfo']['classes']) for d in datasets} == {
+        ('a', 'b', 'c')
+    }
+    if 'student' in name:
+        assert dict(cfg.model.refiner.sam) == dict(
+            type='SAM2Adapter',
+            sam_type='sam2_hiera_t',
+            checkpoint='weights/sam2_hiera_tiny.pt')
+        assert cfg.model.refiner.point_sampling == 'in_mask'
+        assert cfg.model.pseudo_labeler.type == 'PredictionPseudoLabeler'
+        # mmdet soft teacher's cls_pseudo_thr for Mask R-CNN; a choice for
+        # RTMDet's quality-focal scores
+        assert cfg.model.semi_train_cfg.score_thr == (
+            0.9 if detector.type == 'MaskRCNN' else 0.5)
+        assert cfg.default_hooks.teacher_schedule.teacher_checkpoint == \
+            'work_dirs/teacher/iter_9.pth'
+        assert cfg.train_dataloader.dataset.datasets[1].type == \
+            'UnlabeledImageFolder'
+    else:
+        assert 'sam' not in cfg.model
+
+
+@pytest.mark.parametrize('name', BOX_TEMPLATES)
+def test_masks_of_unequal_images_are_padded_to_the_batch(name, three_classes):
+    """A labeled batch of a full-size image and a smaller one (a crop of a
+    downscaled image): both masks come out at the batch's size. RTMDet's
+    own preprocessor pads no masks (its recipe pads every image in the
+    pipeline) and the fixed-size pad has nothing to do when one image
+    already has the input size: the templates pad masks themselves."""
+    import numpy as np
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    cfg = resolved(osp.join(CUSTOM, name), three_classes)
+    detector = cfg.model.get('detector', cfg.model)
+    preprocessor = MODELS.build(detector.data_preprocessor)
+    inputs, samples = [], []
+    for h, w in ((64, 96), (40, 50)):
+        inputs.append(torch.randint(0, 255, (3, h, w), dtype=torch.uint8))
+        masks = np.zeros((1, h, w), dtype=np.uint8)
+        masks[0, :10, :10] = 1
+        sample = DetDataSample(metainfo=dict(img_shape=(h, w)))
+        sample.gt_instances = InstanceData(
+            bboxes=torch.tensor([[0., 0., 10., 10.]]),
+            labels=torch.tensor([0]),
+            masks=BitmapMasks(masks, h, w))
+        samples.append(sample)
+    out = preprocessor(dict(inputs=inputs, data_samples=samples),
+                       training=True)
+    size = tuple(out['inputs'].shape[-2:])
+    for sample in out['data_samples']:
+        assert (sample.gt_instances.masks.height,
+                sample.gt_instances.masks.width) == size, name

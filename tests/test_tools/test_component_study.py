@@ -640,3 +640,62 @@ def test_summary_pools_in_fold_order_and_averages_pseudo_labels(tmp_path):
     assert quality['arp']['iou']['n'] == 0  # not logged
     assert statistics.mean_std_sem([]) == dict(n=0, mean=None, std=None,
                                                sem=None, values=[])
+
+
+# ----------------------------------------- a Mask R-CNN student's study
+
+
+def test_a_mask_rcnn_study_learns_from_its_supervised_row(cli, tmp_path):
+    gt = str(tmp_path / 'gt.json')
+    write_gt(gt)
+    work = str(tmp_path / 'study')
+    fake = FakeTools(gt)
+    summary = cli.main(['--student', 'mask_rcnn', '--work-dir', work,
+                        '--folds', '2', '--runs', '0:0', '--rows', 'full',
+                        'mean_teacher', '--max-iters', '6'], run_cmd=fake)
+    # supervised joins as the students' teacher: no sd_teacher row
+    assert fake.tools() == ['prepare_nuclei_demo.py', 'train.py', 'test.py',
+                            'train.py', 's4m_to_mask2former.py', 'test.py',
+                            'train.py', 's4m_to_mask2former.py', 'test.py']
+    trained = [c[2] for t, c in fake.calls if t == 'train.py']
+    assert trained == [
+        'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py',
+        'configs/s4m/demo/components/'
+        's4m-mean-teacher_mask-rcnn_effl0_nuclei.py',
+        'configs/s4m/demo/components/s4m-full_mask-rcnn_effl0_nuclei.py']
+    teacher = osp.join(work, 'fold0', 'seed0', 'supervised',
+                       'best_coco_segm_mAP_iter_4.pth')
+    for cmd in [c for t, c in fake.calls if t == 'train.py'][1:]:
+        assert ('default_hooks.teacher_schedule.teacher_checkpoint='
+                f'{teacher}') in cmd
+    # every model is tested as a plain Mask R-CNN
+    assert {c[2] for t, c in fake.calls if t == 'test.py'} == {
+        'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py'}
+    assert {x['student'] for x in summary['runs']} == {'mask_rcnn'}
+    # the students are compared with their teacher, the supervised row
+    assert set(summary['paired']) == {'full - mean_teacher',
+                                      'mean_teacher - supervised',
+                                      'full - supervised'}
+    readme = open(osp.join(work, 'README.md')).read()
+    assert "- student: the demo's Mask R-CNN (stage 1: `supervised`" in readme
+
+
+def test_a_mask_rcnn_study_has_no_sd_teacher_row(cli, capsys):
+    args = cli.parse_args(['--student', 'mask_rcnn'])
+    assert args.rows == ['supervised', 'mean_teacher', 'refine_only',
+                         'arp_unrefined', 'full']
+    with pytest.raises(SystemExit):
+        cli.parse_args(['--student', 'mask_rcnn', '--rows', 'sd_teacher'])
+    assert "--rows ['sd_teacher']: no such row for --student mask_rcnn" in \
+        capsys.readouterr().err
+
+
+def test_contrasts_of_a_supervised_teacher():
+    assert statistics.contrasts('sd_teacher') == list(statistics.CONTRASTS)
+    assert statistics.contrasts('supervised') == [
+        ('refine_only', 'mean_teacher'), ('arp_unrefined', 'mean_teacher'),
+        ('full', 'mean_teacher'), ('full', 'refine_only'),
+        ('full', 'arp_unrefined'), ('mean_teacher', 'supervised'),
+        ('full', 'supervised')]
+    with pytest.raises(ValueError, match='mix student kinds'):
+        statistics.study_teacher([dict(student='mask_rcnn'), dict()])

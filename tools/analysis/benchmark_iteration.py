@@ -75,7 +75,11 @@ PARTS = ('data', 'teacher', 'sam_encoder', 'sam_decoder', 'arp',
 def parse_args():
     parser = argparse.ArgumentParser(
         description='Benchmark one S4M training iteration')
-    parser.add_argument('config', nargs='?', default=DEMO)
+    parser.add_argument(
+        'configs', nargs='*', default=[DEMO], metavar='config',
+        help='S4M student configs; several (e.g. one per student '
+        'architecture) are timed one after the other in one run and '
+        'compared side by side')
     parser.add_argument('--teacher-checkpoint', default=None)
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
@@ -116,7 +120,14 @@ def parse_args():
         help='override settings of the config, as in tools/train.py')
     parser.add_argument('--method', choices=METHODS,
                         help=argparse.SUPPRESS)  # one method, in-process
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.method is not None and len(args.configs) != 1:
+        parser.error('--method times one config')
+    if len(args.configs) > 1 and args.teacher_checkpoint is not None:
+        parser.error('--teacher-checkpoint names the teacher of one '
+                     'config; with several, each config\'s own is used')
+    args.config = args.configs[0]
+    return args
 
 
 # ----------------------------------------------------------------- setup
@@ -437,10 +448,14 @@ def fill_store(refiner, cfg: Config, device) -> dict:
 # ---------------------------------------------------------------- report
 
 
-def run_in_subprocess(method: str) -> dict:
-    argv = [a for a in sys.argv[1:]]
+def run_in_subprocess(method: str, config: str,
+                      configs: Sequence[str]) -> dict:
+    """One method on one ``config`` in a process of its own, with this
+    call's options (the other ``configs`` left out)."""
+    argv = [a for a in sys.argv[1:] if a not in configs]
     out = subprocess.run(
-        [sys.executable, osp.abspath(__file__), *argv, '--method', method],
+        [sys.executable, osp.abspath(__file__), config, *argv, '--method',
+         method],
         capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f'benchmark of {method} failed:\n'
@@ -485,23 +500,44 @@ def table(report: dict) -> str:
     return '\n'.join(lines)
 
 
+def side_by_side(reports: Sequence[dict]) -> str:
+    """One line per config of one run: its student, the train_step of S4M
+    and of its mean teacher (s) and their ratio."""
+    lines = [f'{"student":<14}{"S4M (s)":>10}{"mean teacher (s)":>18}'
+             f'{"S4M / mean teacher":>20}']
+    for r in reports:
+        lines.append(f'{r["student"]:<14}{r["s4m"]["step_s"]:>10.3f}'
+                     f'{r["mean_teacher"]["step_s"]:>18.3f}'
+                     f'{r["s4m_over_mean_teacher"]:>20.2f}')
+    return '\n'.join(lines)
+
+
 def main():
     args = parse_args()
     if args.method is not None:
         print(json.dumps(run_method(args)))
         return
     os.environ.setdefault('OMP_NUM_THREADS', str(torch.get_num_threads()))
-    report = dict(
-        config=args.config,
-        **environment(args.device),
-        statistic=f'median of {args.iters} iterations after '
-        f'{args.warmup} warm-up',
-        **{method: run_in_subprocess(method)
-           for method in METHODS})
-    report['s4m_over_mean_teacher'] = (
-        report['s4m']['step_s'] / report['mean_teacher']['step_s'])
-    print(table(report))
-    write_report(report, args.out)
+    reports = []
+    for config in args.configs:
+        report = dict(
+            config=config,
+            student=Config.fromfile(config).model.detector.type,
+            **environment(args.device),
+            statistic=f'median of {args.iters} iterations after '
+            f'{args.warmup} warm-up',
+            **{method: run_in_subprocess(method, config, args.configs)
+               for method in METHODS})
+        report['s4m_over_mean_teacher'] = (
+            report['s4m']['step_s'] / report['mean_teacher']['step_s'])
+        print(f'{config} ({report["student"]})')
+        print(table(report))
+        reports.append(report)
+    if len(reports) == 1:
+        write_report(reports[0], args.out)
+        return
+    print(side_by_side(reports))
+    write_report(dict(runs=reports), args.out)
 
 
 if __name__ == '__main__':

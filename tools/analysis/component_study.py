@@ -23,6 +23,16 @@ teacher, each a config of ``configs/s4m/demo/components/``:
 A student row needs its fold and seed's teacher; ``sd_teacher`` is added
 when a student is asked for without it.
 
+``--student mask_rcnn`` runs the same study on the demo's Mask R-CNN
+(``configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py``): its stage 1 is the
+supervised baseline (the paper's SD is defined on Mask2Former's queries),
+so its rows are ``supervised`` (also the students' teacher) and the four
+students (``components/s4m-*_mask-rcnn_effl0_nuclei.py``)::
+
+    python tools/analysis/component_study.py --student mask_rcnn \
+        --folds 4 --split-seed 0 --runs 0:0 1:1 2:2 \
+        --work-dir work_dirs/component_study_mask_rcnn
+
 Data: the 16 tiles are split into ``--folds`` folds
 (``s4m_mm.demo.nuclei_data.fold_tiles``, seeded by ``--split-seed``, by
 default by each run's training seed), so that with all folds every tile,
@@ -86,9 +96,10 @@ from s4m_mm import demo
 from s4m_mm.analysis.component_study.figures import plot
 from s4m_mm.analysis.component_study.plan import (DEFAULT_MAX_ITERS, MONITOR,
                                                   NUM_TILES, ROWS,
+                                                  STUDENT_KINDS,
                                                   ordered_rows,
                                                   parse_max_iters,
-                                                  parse_runs)
+                                                  parse_runs, teacher_row)
 from s4m_mm.analysis.component_study.publish import (git_commit, publish,
                                                      utc_now)
 from s4m_mm.analysis.component_study.readme import write_readme
@@ -102,6 +113,11 @@ from s4m_mm.demo import ROOT
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/component_study')
+    parser.add_argument(
+        '--student', choices=list(STUDENT_KINDS), default='mask2former',
+        help='the architecture of every row: the demo\'s Mask2Former '
+        '(stage 1: sd_teacher) or its Mask R-CNN (stage 1: supervised, '
+        'no sd_teacher row); one work dir per student')
     parser.add_argument('--seeds', type=int, nargs='+',
                         help='training seeds, each on every fold of '
                         '--fold-ids (default: 0 1 2)')
@@ -118,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         '--split-seed', type=int, default=None,
         help='seed of the k-fold split of the tiles (default: each run\'s '
         'training seed, so every seed has its own split)')
-    parser.add_argument('--rows', nargs='+', choices=ROWS,
-                        default=list(ROWS))
+    parser.add_argument('--rows', nargs='+', choices=ROWS, default=None,
+                        help='default: every row of --student')
     parser.add_argument('--num-labeled', type=int, default=3)
     parser.add_argument('--num-dev', type=int, default=2,
                         help='tiles held out for early stopping; 0 stops '
@@ -184,9 +200,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                                args.fold_ids)
     except ValueError as e:
         parser.error(str(e))
-    args.rows, added = ordered_rows(args.rows)
+    configs = STUDENT_KINDS[args.student]['configs']
+    if args.rows is None:
+        args.rows = list(configs)
+    missing = [r for r in args.rows if r not in configs]
+    if missing:
+        parser.error(f'--rows {missing}: no such row for --student '
+                     f'{args.student} (rows: {", ".join(configs)})')
+    args.rows, added = ordered_rows(args.rows, teacher_row(args))
     if added:
-        print('rows: sd_teacher added (the students\' teacher)')
+        print(f'rows: {teacher_row(args)} added (the students\' teacher)')
     return args
 
 

@@ -25,8 +25,26 @@ CONFIGS = {
     'full': f'{COMPONENTS}/s4m-full_effl0_nuclei.py',
 }
 ROWS = tuple(CONFIGS)
-#: the rows that train from the ``sd_teacher`` of their (fold, seed)
+#: the rows that train from the teacher row of their (fold, seed)
 STUDENTS = ROWS[2:]
+#: the demo's Mask R-CNN: its supervised baseline is its students' teacher
+MASK_RCNN_PLAIN = 'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py'
+MASK_RCNN_CONFIGS = {
+    'supervised': MASK_RCNN_PLAIN,
+    **{
+        row: f'{COMPONENTS}/s4m-{row.replace("_", "-")}_mask-rcnn_effl0_'
+        'nuclei.py'
+        for row in STUDENTS
+    }
+}
+#: a study's student architecture (``--student``) -> the configs of its
+#: rows, the row its students learn from (their stage-1 teacher) and the
+#: plain detector config that tests every model (exported students too)
+STUDENT_KINDS = dict(
+    mask2former=dict(configs=CONFIGS, teacher_row='sd_teacher',
+                     plain=demo.BASELINE),
+    mask_rcnn=dict(configs=MASK_RCNN_CONFIGS, teacher_row='supervised',
+                   plain=MASK_RCNN_PLAIN))
 METRICS = ('segm_mAP', 'segm_mAP_50', 'bbox_mAP', 'bbox_mAP_50')
 LABELS = dict(segm_mAP='mask AP', segm_mAP_50='mask AP50',
               bbox_mAP='box AP', bbox_mAP_50='box AP50')
@@ -35,8 +53,35 @@ NUM_TILES = 16
 #: iteration ceilings; early stopping usually ends a run before
 DEFAULT_MAX_ITERS = dict(supervised=1000, sd_teacher=1000, mean_teacher=400,
                          refine_only=400, arp_unrefined=400, full=400)
-#: a student exported as a plain Mask2Former, in its run's folder
+#: a student exported as a plain detector, in its run's folder
 EXPORTED = 'student_mask2former.pth'
+
+
+def student_kind(args) -> Dict:
+    """The :data:`STUDENT_KINDS` entry of the study's ``--student``
+    (``mask2former`` for results and namespaces without one)."""
+    return STUDENT_KINDS[getattr(args, 'student', 'mask2former')]
+
+
+def config_of(args, row: str) -> str:
+    """The training config of ``row`` in the study's student kind.
+
+    Raises ``ValueError`` naming the row when that kind has none (e.g.
+    ``sd_teacher`` for Mask R-CNN, whose stage 1 is supervised).
+    """
+    configs = student_kind(args)['configs']
+    if row not in configs:
+        raise ValueError(
+            f'row {row!r} has no config for --student '
+            f'{getattr(args, "student", "mask2former")} (rows: '
+            f'{", ".join(configs)})')
+    return configs[row]
+
+
+def teacher_row(args) -> str:
+    """The row whose best checkpoint the students of a ``(fold, seed)``
+    learn from: ``sd_teacher`` (Mask2Former) or ``supervised``."""
+    return student_kind(args)['teacher_row']
 
 
 def parse_runs(values: Optional[Sequence[str]], num_folds: int,
@@ -94,13 +139,16 @@ def parse_max_iters(values: Sequence[str]) -> Dict[str, int]:
     return caps
 
 
-def ordered_rows(rows: Sequence[str]) -> Tuple[List[str], bool]:
-    """``rows`` in :data:`ROWS` order, with ``sd_teacher`` added when a
-    student is asked for without it; and whether it was added."""
+def ordered_rows(rows: Sequence[str],
+                 teacher: str = 'sd_teacher') -> Tuple[List[str], bool]:
+    """``rows`` in :data:`ROWS` order, with the students' ``teacher`` row
+    added when a student is asked for without it; and whether it was
+    added."""
     out = [r for r in ROWS if r in rows]
-    add = 'sd_teacher' not in out and bool(set(out) & set(STUDENTS))
+    add = teacher not in out and bool(set(out) & set(STUDENTS))
     if add:
-        out.insert(int('supervised' in out), 'sd_teacher')
+        out.append(teacher)
+        out = [r for r in ROWS if r in out]
     return out, add
 
 

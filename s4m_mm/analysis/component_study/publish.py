@@ -18,10 +18,10 @@ from .runs import write_json
 #: the files ``--publish DIR`` writes, in DIR
 PUBLISHED = ('README.md', 'summary.json') + FIGURES
 #: what the published summary keeps of each run
-RUN_KEYS = ('row', 'fold', 'seed', 'metrics', 'best_iter', 'stopped_iter',
-            'max_iters', 'settings', 'machine')
+RUN_KEYS = ('row', 'fold', 'seed', 'student', 'metrics', 'best_iter',
+            'stopped_iter', 'max_iters', 'settings', 'machine')
 #: what it keeps of the call's settings
-SETTING_KEYS = ('folds', 'num_labeled', 'num_dev', 'monitor',
+SETTING_KEYS = ('student', 'folds', 'num_labeled', 'num_dev', 'monitor',
                 'early_stopping_on')
 
 

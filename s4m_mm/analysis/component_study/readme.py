@@ -59,12 +59,22 @@ def reproduce_command(summary: Dict) -> str:
     return ' \\\n    '.join(parts)
 
 
+#: ``--student`` -> how the README names it
+STUDENT_NAMES = dict(
+    mask2former="the demo's Mask2Former (stage 1: `sd_teacher`)",
+    mask_rcnn="the demo's Mask R-CNN (stage 1: `supervised`, also the "
+    "students' teacher)")
+
+
 def what_was_run(summary: Dict) -> List[str]:
     """The section on the rows, runs, split, stopping rule, machines."""
     settings = summary.get('settings', {})
     runs = summary['runs']
     units = run_units(runs)
+    student = settings.get('student', 'mask2former')
     lines = ['## What was run', '',
+             f'- student: {STUDENT_NAMES.get(student, student)} (the '
+             'architecture of every row)',
              f'- rows: {", ".join(f"`{r}`" for r in summary["aggregate"])}',
              f'- {len(units)} (fold, seed) runs: ' + ', '.join(
                  f'fold {f} seed {s}' for f, s, _ in units)

@@ -20,8 +20,9 @@ import warnings
 from typing import Callable, Dict, List, Optional, Tuple
 
 from s4m_mm import demo
-from .plan import (CONFIGS, EXPORTED, METRICS, MONITOR, STUDENTS, data_root,
-                   run_dir, run_settings, split_settings, train_options)
+from .plan import (EXPORTED, METRICS, MONITOR, STUDENTS, config_of,
+                   data_root, run_dir, run_settings, split_settings,
+                   student_kind, train_options)
 
 RunCmd = Callable[[List[str]], None]
 
@@ -173,7 +174,8 @@ def train_run(args, row: str, stage_dir: str, options: List[str],
     extra = clear_for_training(args, stage_dir)
     os.makedirs(stage_dir, exist_ok=True)
     (last, _), wall, cpu = timed(lambda: demo.train(
-        CONFIGS[row], stage_dir, options, extra, run_cmd=run_cmd))
+        config_of(args, row), stage_dir, options, extra,
+        run_cmd=run_cmd))
     best = best_checkpoint(stage_dir)
     if best is None:
         warnings.warn(f'{stage_dir}: no best checkpoint, using the last')
@@ -227,11 +229,13 @@ def run_one(args, fold: int, seed: int, row: str, run_cmd: RunCmd,
             ])
         checkpoint = exported
     predictions = osp.join(stage_dir, 'test', 'predictions.pkl')
+    plain = student_kind(args)['plain']
     metrics, test_wall, _ = timed(lambda: demo.evaluate(
         checkpoint, osp.join(stage_dir, 'test'), root,
-        ['--out', predictions], run_cmd=run_cmd))
+        ['--out', predictions], run_cmd=run_cmd, config=plain))
     result = dict(
-        row=row, fold=fold, seed=seed, config=CONFIGS[row],
+        row=row, fold=fold, seed=seed, config=config_of(args, row),
+        student=getattr(args, 'student', 'mask2former'),
         teacher=None if teacher is None else relative(args.work_dir, teacher),
         train_checkpoint=info['checkpoint'],
         tested_checkpoint=relative(args.work_dir, checkpoint),

@@ -13,11 +13,11 @@ import contextlib
 import io
 import math
 import os.path as osp
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .plan import METRICS, ROWS, STUDENTS
+from .plan import METRICS, ROWS, STUDENT_KINDS, STUDENTS
 from .runs import resolve
 
 #: paired comparisons (row, against): per (fold, seed) run, the first
@@ -108,8 +108,32 @@ def pooling_groups(runs: List[Dict]) -> Dict[str, List[Dict]]:
     return groups
 
 
-def paired_differences(results: List[Dict]) -> Dict:
-    """For each pair of :data:`CONTRASTS` present, under the key ``'{row}
+def contrasts(teacher: str = 'sd_teacher') -> List[Tuple[str, str]]:
+    """The row pairs compared when the students' teacher is the row
+    ``teacher``: :data:`CONTRASTS`, with ``supervised`` in the place of
+    ``sd_teacher`` for a student whose stage 1 is supervised (Mask R-CNN;
+    the pair ``sd_teacher - supervised`` falls away)."""
+    pairs = [tuple(teacher if r == 'sd_teacher' else r for r in pair)
+             for pair in CONTRASTS]
+    return [(a, b) for a, b in pairs if a != b]
+
+
+def study_teacher(results: List[Dict]) -> str:
+    """The teacher row of the student kind the results were run with
+    (recorded as ``student``; ``mask2former`` before there were others).
+
+    Raises ``ValueError`` when the results mix student kinds.
+    """
+    kinds = sorted({x.get('student', 'mask2former') for x in results})
+    if len(kinds) > 1:
+        raise ValueError(f'the results mix student kinds {kinds}: one work '
+                         'dir per --student')
+    return STUDENT_KINDS[kinds[0] if kinds else 'mask2former']['teacher_row']
+
+
+def paired_differences(results: List[Dict],
+                       teacher: str = 'sd_teacher') -> Dict:
+    """For each pair of :func:`contrasts` present, under the key ``'{row}
     - {against}'``: the ``(fold, seed)`` runs that have both rows
     (``runs``, ``[[fold, seed]]``) and, per metric, the stat of the
     per-run AP differences (rounded to 6 decimals). The noise of a
@@ -117,7 +141,7 @@ def paired_differences(results: List[Dict]) -> Dict:
     test tiles and the teacher share."""
     by_unit = {(x['fold'], x['seed'], x['row']): x for x in results}
     out = {}
-    for a, b in CONTRASTS:
+    for a, b in contrasts(teacher):
         units = sorted((f, s) for f, s, r in by_unit
                        if r == a and (f, s, b) in by_unit)
         if not units:
@@ -207,4 +231,5 @@ def summarize(results: List[Dict], num_folds: int, work_dir: str) -> Dict:
         pooled[row] = pool_row(runs, work_dir)
         aggregate[row] = aggregate_row(row, runs, pooled[row], num_folds)
     return dict(pooled=pooled, aggregate=aggregate,
-                paired=paired_differences(results), runs=results)
+                paired=paired_differences(results, study_teacher(results)),
+                runs=results)

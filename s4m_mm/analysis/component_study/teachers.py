@@ -9,7 +9,7 @@ import os.path as osp
 from typing import Dict, List
 
 from s4m_mm import demo
-from .plan import STUDENTS, run_dir
+from .plan import STUDENTS, run_dir, teacher_row
 from .runs import RunCmd, read_json, resolve, run_one, write_json
 
 #: what a teacher trained again must reproduce of its recorded result
@@ -33,7 +33,7 @@ def check_teacher(args, fold: int, seed: int, row: str,
 def teacher_is_missing(args, fold: int, seed: int) -> bool:
     """Whether the ``(fold, seed)`` teacher has a result but no checkpoint
     while a student of the call still has to train."""
-    teacher_dir = run_dir(args.work_dir, fold, seed, 'sd_teacher')
+    teacher_dir = run_dir(args.work_dir, fold, seed, teacher_row(args))
     result_file = osp.join(teacher_dir, 'result.json')
     if not osp.isfile(result_file):
         return False
@@ -64,7 +64,7 @@ def retrain_teacher(args, fold: int, seed: int, run_cmd: RunCmd) -> Dict:
     students would learn from another teacher than the one recorded; a
     training that fails or is interrupted puts the recorded result back
     too."""
-    teacher_dir = run_dir(args.work_dir, fold, seed, 'sd_teacher')
+    teacher_dir = run_dir(args.work_dir, fold, seed, teacher_row(args))
     recorded = {name: read_json(osp.join(teacher_dir, name))
                 for name in ('result.json', 'train.json')}
     print(f'{teacher_dir}: checkpoint gone, training the teacher again '
@@ -72,7 +72,7 @@ def retrain_teacher(args, fold: int, seed: int, run_cmd: RunCmd) -> Dict:
     for name in recorded:
         os.remove(osp.join(teacher_dir, name))
     try:
-        result = run_one(args, fold, seed, 'sd_teacher', run_cmd)
+        result = run_one(args, fold, seed, teacher_row(args), run_cmd)
     except BaseException:  # cut off or failed: the record stays as it was
         put_back(teacher_dir, recorded)
         raise
@@ -100,12 +100,12 @@ def run_study(args, run_cmd: RunCmd = demo.run_command) -> List[Dict]:
         for row in args.rows:
             if row in STUDENTS:
                 check_teacher(args, fold, seed, row, teacher)
-            if row == 'sd_teacher' and args.retrain_teachers and \
+            if row == teacher_row(args) and args.retrain_teachers and \
                     teacher_is_missing(args, fold, seed):
                 res = retrain_teacher(args, fold, seed, run_cmd)
             else:
                 res = run_one(args, fold, seed, row, run_cmd, teacher)
-            if row == 'sd_teacher':
+            if row == teacher_row(args):
                 teacher = resolve(args.work_dir, res['train_checkpoint'])
             results.append(res)
     return results

@@ -6,16 +6,11 @@
 #   python tools/dataset_converters/split_coco_semi.py \
 #       data/coco/annotations/instances_train2017.json \
 #       --out-dir data/coco/semi_anns --percents 1 2 5 10
-_base_ = './instance_loaders.py'
+_base_ = ['./instance_loaders.py', './coco_split.py']
 
 dataset_type = 'S4MCocoDataset'
 data_root = 'data/coco/'
 crop_size = (1024, 1024)  # (h, w); square, so RandomCrop's (w, h) agrees
-split_hint = (
-    'COCO 2017 goes in data/coco (https://cocodataset.org); create the split '
-    'with `python tools/dataset_converters/split_coco_semi.py '
-    'data/coco/annotations/instances_train2017.json --out-dir '
-    'data/coco/semi_anns`')
 
 # Large-scale jitter (Mask2Former's coco_instance_lsj mapper): flip, resize
 # by 0.1-2.0 of 1024 keeping the ratio, crop 1024 x 1024; the data
@@ -53,7 +48,7 @@ train_dataloader = dict(
         data_root=data_root,
         ann_file='semi_anns/instances_train2017.1@1.json',
         data_prefix=dict(img='train2017/'),
-        missing_hint=split_hint,
+        missing_hint=_base_.split_hint,
         pipeline=train_pipeline))
 val_dataloader = dict(
     dataset=dict(
@@ -61,7 +56,7 @@ val_dataloader = dict(
         data_root=data_root,
         ann_file='annotations/instances_val2017.json',
         data_prefix=dict(img='val2017/'),
-        missing_hint=split_hint,
+        missing_hint=_base_.split_hint,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 

@@ -1,0 +1,14 @@
+# S4M stage 2 on COCO 10 % with a Mask R-CNN R-50 FPN student.
+_base_ = './s4m-student_mask-rcnn_r50_fpn_8xb5-180k_coco-1pct.py'
+
+labeled_dataset = _base_.labeled_dataset
+unlabeled_dataset = _base_.unlabeled_dataset
+labeled_dataset.ann_file = 'semi_anns/instances_train2017.1@10.json'
+unlabeled_dataset.ann_file = \
+    'semi_anns/instances_train2017.1@10-unlabeled.json'
+train_dataloader = dict(
+    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
+default_hooks = dict(
+    teacher_schedule=dict(
+        teacher_checkpoint='work_dirs/mask-rcnn_r50_fpn_8xb2-180k_'
+        'coco-10pct/iter_180000.pth'))

@@ -1,0 +1,7 @@
+# Component study on the demo, Mask R-CNN student
+# (s4m-student_mask-rcnn_effl0_nuclei.py): the mean teacher + SAM refinement of
+# the pseudo-labels (the Mask R-CNN demo student's LiteMedSAM, box prompt and
+# agreement gate), without ARP; the strong photometric augmentation is kept.
+_base_ = '../s4m-student_mask-rcnn_effl0_nuclei.py'
+
+model = dict(unsup_batch_augments=dict(arp=None))
