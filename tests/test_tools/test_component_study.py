@@ -655,8 +655,8 @@ def test_a_mask_rcnn_study_learns_from_its_supervised_row(cli, tmp_path):
                         'mean_teacher', '--max-iters', '6'], run_cmd=fake)
     # supervised joins as the students' teacher: no sd_teacher row
     assert fake.tools() == ['prepare_nuclei_demo.py', 'train.py', 'test.py',
-                            'train.py', 's4m_to_mask2former.py', 'test.py',
-                            'train.py', 's4m_to_mask2former.py', 'test.py']
+                            'train.py', 's4m_to_mmdet.py', 'test.py',
+                            'train.py', 's4m_to_mmdet.py', 'test.py']
     trained = [c[2] for t, c in fake.calls if t == 'train.py']
     assert trained == [
         'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py',
