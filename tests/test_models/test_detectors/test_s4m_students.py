@@ -326,3 +326,31 @@ def test_the_student_predicts_as_a_plain_detector(kind):
     for a, b in zip(ours, theirs):
         assert torch.equal(a.pred_instances.masks, b.pred_instances.masks)
         assert torch.equal(a.pred_instances.scores, b.pred_instances.scores)
+
+
+@pytest.mark.parametrize('config', [
+    'demo/mask-rcnn_effl0_nuclei_sup.py',
+    'demo/s4m-student_mask-rcnn_effl0_nuclei.py',
+    'demo/rtmdet-ins_effl0_nuclei_sup.py',
+    'demo/s4m-student_rtmdet-ins_effl0_nuclei.py'
+])
+def test_the_demo_configs_build_their_optimizer(config):
+    # RTMDet-Ins' head shares convs across levels: without
+    # bypass_duplicate its parameters would be in two groups
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from s4m_mm.testing import get_config_path
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(get_config_path(f's4m/{config}'))
+    model_cfg = cfg.model.get('detector', cfg.model)
+    model_cfg.backbone.checkpoint = None
+    if cfg.model.get('refiner') is not None:
+        cfg.model.refiner = None
+    model = MODELS.build(cfg.model)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    grouped = [id(p) for g in wrapper.optimizer.param_groups
+               for p in g['params']]
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert len(grouped) == len(set(grouped))
+    assert trainable <= set(grouped)
