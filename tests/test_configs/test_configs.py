@@ -203,11 +203,16 @@ def mmdet_model_params(detector_type, num_classes):
     return num_params(MODELS.build(cfg))
 
 
+#: the demo's plain detector of each type beside Mask2Former
+DEMO_PLAIN = dict(MaskRCNN='configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py',
+                  RTMDet='configs/s4m/demo/rtmdet-ins_effl0_nuclei_sup.py')
+
+
 @functools.lru_cache()
-def demo_mask_rcnn_params():
-    """Parameters of the demo's plain Mask R-CNN (EfficientNet-Lite0)."""
-    cfg = load(
-        osp.join(REPO, 'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py'))
+def demo_plain_params(detector_type):
+    """Parameters of the demo's plain Mask R-CNN or RTMDet-Ins
+    (EfficientNet-Lite0), the stage-1 teacher of its S4M student."""
+    cfg = load(osp.join(REPO, DEMO_PLAIN[detector_type]))
     cfg.model.backbone.checkpoint = None
     return num_params(MODELS.build(cfg.model))
 
@@ -229,8 +234,8 @@ def test_config_builds_its_model(path, own_data):
     copies = 2 if cfg.model.type == 'S4M' else 1
     if detector_cfg.type in MMDET_MODELS and '/demo/' not in path:
         expected = mmdet_model_params(detector_cfg.type, num_classes)
-    elif '/demo/' in path and detector_cfg.type == 'MaskRCNN':
-        expected = demo_mask_rcnn_params()
+    elif '/demo/' in path and detector_cfg.type in DEMO_PLAIN:
+        expected = demo_plain_params(detector_cfg.type)
     elif '/demo/' in path or 'effl0' in path:
         expected = demo_mask2former_params(num_classes)
         if cfg.model.type == 'Mask2Former':
