@@ -109,7 +109,8 @@ def render(studies: Dict[str, Dict], study_paths: Dict[str, str],
         '± std (runs), t = mean / sem.', ''
     ] + paired_table(studies) + [
         '', '## Cost of an iteration', '',
-        f'One run of `{benchmark_command}` on {first.get("device")}, torch {first.get("torch")} '
+        f'One run of `{benchmark_command}` on {first.get("device")}, '
+        f'torch {first.get("torch")} '
         f'({first.get("statistic")}): each student\'s S4M iteration (SAM '
         'refinement, ARP, strong augmentation, EMA) against the same '
         'student trained as a plain mean teacher, timed one after the '
