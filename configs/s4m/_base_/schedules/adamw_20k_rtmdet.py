@@ -8,18 +8,11 @@ max_iters = 20000
 val_interval = 2000
 
 param_scheduler = [
+    _base_.param_scheduler[0],
     dict(
-        type='LinearLR',
-        start_factor=1.0e-5,
-        by_epoch=False,
-        begin=0,
-        end=1000),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=_base_.base_lr * 0.05,
+        _base_.param_scheduler[1],  # CosineAnnealingLR
         begin=max_iters // 2,
         end=max_iters,
-        T_max=max_iters // 2,
-        by_epoch=False)
+        T_max=max_iters // 2)
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=val_interval)

@@ -9,14 +9,10 @@ max_iters = 20000
 val_interval = 2000
 
 param_scheduler = [
+    _base_.param_scheduler[0],
     dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(
-        type='MultiStepLR',
-        begin=0,
+        _base_.param_scheduler[1],  # MultiStepLR
         end=max_iters,
-        by_epoch=False,
-        milestones=[max_iters * 2 // 3, max_iters * 8 // 9],
-        gamma=0.1)
+        milestones=[max_iters * 2 // 3, max_iters * 8 // 9])
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=val_interval)
