@@ -50,6 +50,25 @@ train_dataloader = dict(
         data_prefix=dict(img='train2017/'),
         missing_hint=_base_.split_hint,
         pipeline=train_pipeline))
+# stage 2's unlabeled images of the same split (each semi base gives them
+# its unlabeled views' pipeline)
+unlabeled_dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    ann_file='semi_anns/instances_train2017.1@1-unlabeled.json',
+    data_prefix=dict(img='train2017/'),
+    filter_cfg=dict(filter_empty_gt=False),
+    missing_hint=_base_.split_hint,
+    backend_args=_base_.backend_args)
+# mmdet's semi-supervised COCO loader, for the stage 2 of box-based
+# students (mmdet::_base_/datasets/semi_coco_detection.py): 5 images a GPU,
+# 1 labeled : 4 unlabeled (GroupMultiSourceSampler), 5 workers
+mmdet_semi_loader = dict(
+    batch_size=5,
+    num_workers=5,
+    persistent_workers=True,
+    sampler=dict(
+        type='GroupMultiSourceSampler', batch_size=5, source_ratio=[1, 4]))
 val_dataloader = dict(
     dataset=dict(
         type=dataset_type,

@@ -12,14 +12,7 @@ unsup_pipeline = [
 ]
 labeled_dataset = dict(_base_.train_dataloader.dataset, pipeline=sup_pipeline)
 unlabeled_dataset = dict(
-    type=_base_.dataset_type,
-    data_root=_base_.data_root,
-    ann_file='semi_anns/instances_train2017.1@1-unlabeled.json',
-    data_prefix=dict(img='train2017/'),
-    filter_cfg=dict(filter_empty_gt=False),
-    missing_hint=_base_.split_hint,
-    pipeline=unsup_pipeline,
-    backend_args=_base_.backend_args)
+    _base_.unlabeled_dataset, pipeline=unsup_pipeline)
 train_dataloader = dict(
     _base_.semi_loader,
     _delete_=True,

@@ -50,24 +50,11 @@ labeled_dataset = dict(
     filter_cfg=dict(filter_empty_gt=True, min_size=32),
     pipeline=sup_pipeline)
 unlabeled_dataset = dict(
-    type=_base_.dataset_type,
-    data_root=_base_.data_root,
-    ann_file='semi_anns/instances_train2017.1@1-unlabeled.json',
-    data_prefix=dict(img='train2017/'),
-    filter_cfg=dict(filter_empty_gt=False),
-    missing_hint=_base_.split_hint,
-    pipeline=unsup_pipeline,
-    backend_args=_base_.backend_args)
-batch_size = 5
+    _base_.unlabeled_dataset, pipeline=unsup_pipeline)
+batch_size = _base_.mmdet_semi_loader.batch_size
 train_dataloader = dict(
+    _base_.mmdet_semi_loader,
     _delete_=True,
-    batch_size=batch_size,
-    num_workers=5,
-    persistent_workers=True,
-    sampler=dict(
-        type='GroupMultiSourceSampler',
-        batch_size=batch_size,
-        source_ratio=[1, 4]),
     dataset=dict(
         type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
