@@ -42,6 +42,20 @@ def select_pseudo_instances(cls_logits: Tensor,
         masks=soft[keep] > 0.5)
 
 
+def point_weights(mask_logits: Tensor, sampling: str) -> Tensor:
+    """``(N, h, w)`` -> ``(N, h * w)`` float CPU weights of each pixel as
+    a prompt point under ``sampling`` (see :func:`sample_prompt_points`).
+    ``'in_mask'`` binarises on the masks' device, so that a full-resolution
+    bool, a quarter of a float's bytes, crosses to the CPU generator."""
+    if sampling == 'in_mask':
+        return (mask_logits.detach() != 0).flatten(1).cpu().float()
+    flat = mask_logits.detach().float().flatten(1).cpu()
+    if sampling == 'logits':
+        return flat.softmax(dim=1)
+    soft = flat.sigmoid()
+    return soft * (soft > 0.5)
+
+
 def sample_prompt_points(mask_logits: Tensor,
                          num_points: int = 3,
                          sampling: str = 'logits',
@@ -72,14 +86,7 @@ def sample_prompt_points(mask_logits: Tensor,
         raise ValueError(f'point sampling must be one of {POINT_SAMPLING}, '
                          f'got {sampling!r}')
     n, h, w = mask_logits.shape
-    flat = mask_logits.detach().float().flatten(1).cpu()
-    if sampling == 'logits':
-        weights = flat.softmax(dim=1)
-    elif sampling == 'in_mask':
-        weights = (flat != 0).float()
-    else:
-        soft = flat.sigmoid()
-        weights = soft * (soft > 0.5)
+    weights = point_weights(mask_logits, sampling)
     available = (weights > 0).sum(dim=1)
     k = min(num_points, h * w)
     labels = torch.ones(n, k)
