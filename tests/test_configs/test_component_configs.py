@@ -12,16 +12,19 @@ from s4m_mm.testing import get_config_path
 DEMO = get_config_path('s4m/demo')
 ARP, STRONG = 'AdaptiveRandomPaste', 'StrongPhotometricAug'
 
-#: config -> (SAM refinement, batch augments by name in order)
+#: component row -> (SAM refinement, batch augments by name in order)
 COMPONENTS = {
-    's4m-mean-teacher_effl0_nuclei.py': (False, [('strong_aug', STRONG)]),
-    's4m-refine-only_effl0_nuclei.py': (True, [('strong_aug', STRONG)]),
-    's4m-arp-unrefined_effl0_nuclei.py':
-    (False, [('arp', ARP), ('strong_aug', STRONG)]),
-    's4m-full_effl0_nuclei.py': (True, [('arp', ARP),
-                                        ('strong_aug', STRONG)]),
+    'mean-teacher': (False, [('strong_aug', STRONG)]),
+    'refine-only': (True, [('strong_aug', STRONG)]),
+    'arp-unrefined': (False, [('arp', ARP), ('strong_aug', STRONG)]),
+    'full': (True, [('arp', ARP), ('strong_aug', STRONG)]),
 }
-
+#: the component configs' name tag of each demo student -> that student
+STUDENTS = {
+    '': 's4m-student_effl0_nuclei.py',
+    'mask-rcnn_': 's4m-student_mask-rcnn_effl0_nuclei.py',
+    'rtmdet-ins_': 's4m-student_rtmdet-ins_effl0_nuclei.py',
+}
 
 def switched_on(named):
     """The ``(name, type)`` of a config dict's entries that are not
@@ -45,11 +48,13 @@ def without_components(cfg):
     return out
 
 
-@pytest.mark.parametrize('name', sorted(COMPONENTS))
-def test_component_switches_and_nothing_else(name):
-    refine, augments = COMPONENTS[name]
-    cfg = Config.fromfile(osp.join(DEMO, 'components', name))
-    demo = Config.fromfile(osp.join(DEMO, 's4m-student_effl0_nuclei.py'))
+@pytest.mark.parametrize('tag', sorted(STUDENTS))
+@pytest.mark.parametrize('row', sorted(COMPONENTS))
+def test_component_switches_and_nothing_else(row, tag):
+    refine, augments = COMPONENTS[row]
+    cfg = Config.fromfile(
+        osp.join(DEMO, 'components', f's4m-{row}_{tag}effl0_nuclei.py'))
+    demo = Config.fromfile(osp.join(DEMO, STUDENTS[tag]))
     assert (cfg.model.refiner is not None) == refine
     assert switched_on(cfg.model.unsup_batch_augments) == augments
     hooks = switched_on(cfg.default_hooks)

@@ -642,15 +642,22 @@ def test_summary_pools_in_fold_order_and_averages_pseudo_labels(tmp_path):
                                                sem=None, values=[])
 
 
-# ----------------------------------------- a Mask R-CNN student's study
+# ------------------------------- the studies of Mask R-CNN and RTMDet-Ins
+
+#: --student -> (its configs' name tag, how the study's README names it)
+DETECTOR_STUDENTS = dict(mask_rcnn=('mask-rcnn', 'Mask R-CNN'),
+                         rtmdet_ins=('rtmdet-ins', 'RTMDet-Ins'))
 
 
-def test_a_mask_rcnn_study_learns_from_its_supervised_row(cli, tmp_path):
+@pytest.mark.parametrize('student', sorted(DETECTOR_STUDENTS))
+def test_a_detector_study_learns_from_its_supervised_row(
+        cli, tmp_path, student):
+    tag, name = DETECTOR_STUDENTS[student]
     gt = str(tmp_path / 'gt.json')
     write_gt(gt)
     work = str(tmp_path / 'study')
     fake = FakeTools(gt)
-    summary = cli.main(['--student', 'mask_rcnn', '--work-dir', work,
+    summary = cli.main(['--student', student, '--work-dir', work,
                         '--folds', '2', '--runs', '0:0', '--rows', 'full',
                         'mean_teacher', '--max-iters', '6'], run_cmd=fake)
     # supervised joins as the students' teacher: no sd_teacher row
@@ -658,26 +665,25 @@ def test_a_mask_rcnn_study_learns_from_its_supervised_row(cli, tmp_path):
                             'train.py', 's4m_to_mmdet.py', 'test.py',
                             'train.py', 's4m_to_mmdet.py', 'test.py']
     trained = [c[2] for t, c in fake.calls if t == 'train.py']
+    plain = f'configs/s4m/demo/{tag}_effl0_nuclei_sup.py'
     assert trained == [
-        'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py',
-        'configs/s4m/demo/components/'
-        's4m-mean-teacher_mask-rcnn_effl0_nuclei.py',
-        'configs/s4m/demo/components/s4m-full_mask-rcnn_effl0_nuclei.py']
+        plain,
+        f'configs/s4m/demo/components/s4m-mean-teacher_{tag}_effl0_nuclei.py',
+        f'configs/s4m/demo/components/s4m-full_{tag}_effl0_nuclei.py']
     teacher = osp.join(work, 'fold0', 'seed0', 'supervised',
                        'best_coco_segm_mAP_iter_4.pth')
     for cmd in [c for t, c in fake.calls if t == 'train.py'][1:]:
         assert ('default_hooks.teacher_schedule.teacher_checkpoint='
                 f'{teacher}') in cmd
-    # every model is tested as a plain Mask R-CNN
-    assert {c[2] for t, c in fake.calls if t == 'test.py'} == {
-        'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py'}
-    assert {x['student'] for x in summary['runs']} == {'mask_rcnn'}
+    # every model is tested as the plain detector
+    assert {c[2] for t, c in fake.calls if t == 'test.py'} == {plain}
+    assert {x['student'] for x in summary['runs']} == {student}
     # the students are compared with their teacher, the supervised row
     assert set(summary['paired']) == {'full - mean_teacher',
                                       'mean_teacher - supervised',
                                       'full - supervised'}
     readme = open(osp.join(work, 'README.md')).read()
-    assert "- student: the demo's Mask R-CNN (stage 1: `supervised`" in readme
+    assert f"- student: the demo's {name} (stage 1: `supervised`" in readme
 
 
 def test_a_mask_rcnn_study_has_no_sd_teacher_row(cli, capsys):

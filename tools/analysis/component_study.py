@@ -24,10 +24,12 @@ A student row needs its fold and seed's teacher; ``sd_teacher`` is added
 when a student is asked for without it.
 
 ``--student mask_rcnn`` runs the same study on the demo's Mask R-CNN
-(``configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py``): its stage 1 is the
-supervised baseline (the paper's SD is defined on Mask2Former's queries),
-so its rows are ``supervised`` (also the students' teacher) and the four
-students (``components/s4m-*_mask-rcnn_effl0_nuclei.py``)::
+(``configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py``), ``--student
+rtmdet_ins`` on its RTMDet-Ins (``rtmdet-ins_effl0_nuclei_sup.py``): their
+stage 1 is the supervised baseline (the paper's SD is defined on
+Mask2Former's queries), so their rows are ``supervised`` (also the
+students' teacher) and the four students
+(``components/s4m-*_{mask-rcnn,rtmdet-ins}_effl0_nuclei.py``)::
 
     python tools/analysis/component_study.py --student mask_rcnn \
         --folds 4 --split-seed 0 --runs 0:0 1:1 2:2 \
@@ -116,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--student', choices=list(STUDENT_KINDS), default='mask2former',
         help='the architecture of every row: the demo\'s Mask2Former '
-        '(stage 1: sd_teacher) or its Mask R-CNN (stage 1: supervised, '
-        'no sd_teacher row); one work dir per student')
+        '(stage 1: sd_teacher), its Mask R-CNN or its RTMDet-Ins (stage 1: '
+        'supervised, no sd_teacher row); one work dir per student')
     parser.add_argument('--seeds', type=int, nargs='+',
                         help='training seeds, each on every fold of '
                         '--fold-ids (default: 0 1 2)')

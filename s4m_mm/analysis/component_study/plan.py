@@ -27,16 +27,29 @@ CONFIGS = {
 ROWS = tuple(CONFIGS)
 #: the rows that train from the teacher row of their (fold, seed)
 STUDENTS = ROWS[2:]
-#: the demo's Mask R-CNN: its supervised baseline is its students' teacher
-MASK_RCNN_PLAIN = 'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py'
-MASK_RCNN_CONFIGS = {
-    'supervised': MASK_RCNN_PLAIN,
-    **{
-        row: f'{COMPONENTS}/s4m-{row.replace("_", "-")}_mask-rcnn_effl0_'
-        'nuclei.py'
-        for row in STUDENTS
+
+
+def detector_configs(plain: str, tag: str) -> Dict[str, str]:
+    """The rows of a study of a detector student without Mask2Former's
+    queries: its ``plain`` supervised config (also the students' teacher,
+    having no SD stage) and the four students
+    ``components/s4m-{row}_{tag}_effl0_nuclei.py``."""
+    return {
+        'supervised': plain,
+        **{
+            row: f'{COMPONENTS}/s4m-{row.replace("_", "-")}_{tag}_effl0_'
+            'nuclei.py'
+            for row in STUDENTS
+        }
     }
-}
+
+
+#: the demo's Mask R-CNN and RTMDet-Ins: each supervised baseline is its
+#: students' teacher
+MASK_RCNN_PLAIN = 'configs/s4m/demo/mask-rcnn_effl0_nuclei_sup.py'
+MASK_RCNN_CONFIGS = detector_configs(MASK_RCNN_PLAIN, 'mask-rcnn')
+RTMDET_INS_PLAIN = 'configs/s4m/demo/rtmdet-ins_effl0_nuclei_sup.py'
+RTMDET_INS_CONFIGS = detector_configs(RTMDET_INS_PLAIN, 'rtmdet-ins')
 #: a study's student architecture (``--student``) -> the configs of its
 #: rows, the row its students learn from (their stage-1 teacher) and the
 #: plain detector config that tests every model (exported students too)
@@ -44,7 +57,9 @@ STUDENT_KINDS = dict(
     mask2former=dict(configs=CONFIGS, teacher_row='sd_teacher',
                      plain=demo.BASELINE),
     mask_rcnn=dict(configs=MASK_RCNN_CONFIGS, teacher_row='supervised',
-                   plain=MASK_RCNN_PLAIN))
+                   plain=MASK_RCNN_PLAIN),
+    rtmdet_ins=dict(configs=RTMDET_INS_CONFIGS, teacher_row='supervised',
+                    plain=RTMDET_INS_PLAIN))
 METRICS = ('segm_mAP', 'segm_mAP_50', 'bbox_mAP', 'bbox_mAP_50')
 LABELS = dict(segm_mAP='mask AP', segm_mAP_50='mask AP50',
               bbox_mAP='box AP', bbox_mAP_50='box AP50')

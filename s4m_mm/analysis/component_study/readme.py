@@ -63,6 +63,8 @@ def reproduce_command(summary: Dict) -> str:
 STUDENT_NAMES = dict(
     mask2former="the demo's Mask2Former (stage 1: `sd_teacher`)",
     mask_rcnn="the demo's Mask R-CNN (stage 1: `supervised`, also the "
+    "students' teacher)",
+    rtmdet_ins="the demo's RTMDet-Ins (stage 1: `supervised`, also the "
     "students' teacher)")
 
 
