@@ -99,8 +99,8 @@ def render(studies: Dict[str, Dict], study_paths: Dict[str, str],
         '## Mask AP per row', '',
         'Each (fold, seed) run of a row on its fold\'s test tiles: mean ± '
         'std (runs). The rows are those of each study (`configs/s4m/demo/'
-        'components/`); a Mask R-CNN student\'s teacher is its '
-        '`supervised` row (no `sd_teacher`: the paper\'s SD is defined on '
+        'components/`); a Mask R-CNN or RTMDet-Ins student\'s teacher is '
+        'its `supervised` row (no `sd_teacher`: the paper\'s SD is defined on '
         'Mask2Former\'s queries).', ''
     ] + ap_table(studies) + [
         '', '## Paired differences', '',

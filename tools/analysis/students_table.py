@@ -6,10 +6,12 @@ of an S4M iteration over a mean teacher's for each student.
     python tools/analysis/benchmark_iteration.py \\
         configs/s4m/demo/s4m-student_effl0_nuclei.py \\
         configs/s4m/demo/s4m-student_mask-rcnn_effl0_nuclei.py \\
+        configs/s4m/demo/s4m-student_rtmdet-ins_effl0_nuclei.py \\
         --out work_dirs/students_benchmark.json
     python tools/analysis/students_table.py \\
         --study docs/results/component_study \\
         --study docs/results/component_study_mask_rcnn \\
+        --study docs/results/component_study_rtmdet_ins \\
         --benchmark work_dirs/students_benchmark.json \\
         --out docs/results/students/README.md
 
